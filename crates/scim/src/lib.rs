@@ -11,11 +11,11 @@
 //! | [`path`] | attribute paths and PATCH paths (RFC 7644 §3.10, §3.5.2) |
 //! | [`filter`] | filter grammar, tree, display and evaluation (RFC 7644 §3.4.2.2) |
 //! | [`patch`] | PATCH operations (RFC 7644 §3.5.2), member deltas, IdP dialects |
-| [`projection`] | `attributes` / `excludedAttributes` and `returned` (RFC 7644 §3.4.2.5, RFC 7643 §7) |
-| [`query`] | list query parameters: filter, sort, index and cursor paging (RFC 7644 §3.4.2, RFC 9865) |
-| [`message`] | ListResponse, SearchRequest (RFC 7644 §3.4.2, §3.4.3) |
-| [`bulk`] | BulkRequest / BulkResponse and `bulkId` references (RFC 7644 §3.7) |
-| [`discovery`] | `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas` (RFC 7644 §4, RFC 7643 §5–7) |
+//! | [`projection`] | `attributes` / `excludedAttributes` and `returned` (RFC 7644 §3.4.2.5, RFC 7643 §7) |
+//! | [`query`] | list query parameters: filter, sort, index and cursor paging (RFC 7644 §3.4.2, RFC 9865) |
+//! | [`message`] | ListResponse, SearchRequest (RFC 7644 §3.4.2, §3.4.3) |
+//! | [`bulk`] | BulkRequest / BulkResponse and `bulkId` references (RFC 7644 §3.7) |
+//! | [`discovery`] | `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas` (RFC 7644 §4, RFC 7643 §5–7) |
 //!
 //! Resources are `serde_json` objects, kept as the client wrote them: SCIM clients compare
 //! what they read back with what they wrote, so the library never reshapes a value it does
