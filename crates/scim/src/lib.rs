@@ -10,6 +10,7 @@
 //! | [`schema`] | attribute definitions, the User, Group and enterprise schemas (RFC 7643 §2, §4, §7, §8.7) |
 //! | [`path`] | attribute paths and PATCH paths (RFC 7644 §3.10, §3.5.2) |
 //! | [`filter`] | filter grammar, tree, display and evaluation (RFC 7644 §3.4.2.2) |
+//! | [`dialect`] | Entra ID's and Okta's deviations, turned into standard SCIM in one place |
 //! | [`patch`] | PATCH operations (RFC 7644 §3.5.2), member deltas, IdP dialects |
 //! | [`projection`] | `attributes` / `excludedAttributes` and `returned` (RFC 7644 §3.4.2.5, RFC 7643 §7) |
 //! | [`query`] | list query parameters: filter, sort, index and cursor paging (RFC 7644 §3.4.2, RFC 9865) |
@@ -22,6 +23,7 @@
 //! not have to. The schema definitions say how to compare, merge and project them.
 
 pub mod bulk;
+pub mod dialect;
 pub mod discovery;
 pub mod error;
 pub mod filter;
