@@ -327,7 +327,7 @@ pub fn normalize_resource(
     result.insert("schemas".into(), Value::Array(schemas));
 
     for def in schema.core.attributes.iter().filter(|d| d.required) {
-        if !result.get(&def.name).is_some_and(|v| !is_clearing(v)) {
+        if result.get(&def.name).is_none_or(is_clearing) {
             return Err(ScimError::invalid_value(format!(
                 "'{}' is required",
                 def.name
@@ -374,9 +374,20 @@ fn normalise_attributes<'a>(
     Ok(())
 }
 
+/// One operation of a PATCH body as sent: `op`, `path` and `value`, not yet interpreted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawOperation {
+    /// The `op` member as sent (`"Replace"`, `"add"`).
+    pub op: String,
+    /// The `path` member; absent, `null` and blank all mean no path.
+    pub path: Option<String>,
+    /// The `value` member.
+    pub value: Option<Value>,
+}
+
 /// The raw operations of a PATCH request body (RFC 7644 §3.5.2), read leniently: member names
 /// in any case (`Operations`, `operations`; `op`, `Op`), unknown members ignored.
-pub fn read_patch(body: &Value) -> Result<Vec<(String, Option<String>, Option<Value>)>, ScimError> {
+pub fn read_patch(body: &Value) -> Result<Vec<RawOperation>, ScimError> {
     let Value::Object(obj) = body else {
         return Err(ScimError::invalid_syntax(
             "the PATCH body must be a JSON object",
@@ -415,7 +426,11 @@ pub fn read_patch(body: &Value) -> Result<Vec<(String, Option<String>, Option<Va
                     )));
                 }
             };
-            Ok((kind, path, get("value").cloned()))
+            Ok(RawOperation {
+                op: kind,
+                path,
+                value: get("value").cloned(),
+            })
         })
         .collect()
 }
@@ -423,7 +438,12 @@ pub fn read_patch(body: &Value) -> Result<Vec<(String, Option<String>, Option<Va
 /// Turns a PATCH request body into standard operations for `schema` (see the module table).
 pub fn normalize_patch(body: &Value, schema: &ResourceSchema) -> Result<Vec<Op>, ScimError> {
     let mut out = Vec::new();
-    for (kind, path, value) in read_patch(body)? {
+    for RawOperation {
+        op: kind,
+        path,
+        value,
+    } in read_patch(body)?
+    {
         let kind = if kind.eq_ignore_ascii_case("add") {
             OpKind::Add
         } else if kind.eq_ignore_ascii_case("replace") {

@@ -84,7 +84,7 @@ pub fn apply_ops(
         apply_op(&mut work, op, schema, options, &mut members)?;
     }
     for def in schema.core.attributes.iter().filter(|d| d.required) {
-        if !work.get(&def.name).is_some_and(|v| !is_clearing(v)) {
+        if work.get(&def.name).is_none_or(is_clearing) {
             return Err(ScimError::invalid_value(format!(
                 "'{}' is required and cannot be removed",
                 def.name
