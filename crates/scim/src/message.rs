@@ -288,11 +288,15 @@ fn string_list(key: &str, value: &Value) -> Result<Vec<String>, ScimError> {
     }
 }
 
-/// An integer, or (leniently) a string holding one.
+/// An integer, or (leniently) a string holding one. One too large for `i64` saturates, as
+/// it does in a query string: both are clamped to the page limits later.
 fn integer(key: &str, value: &Value) -> Result<i64, ScimError> {
     let err = || ScimError::invalid_value(format!("'{key}' must be an integer"));
     match value {
-        Value::Number(n) => n.as_i64().ok_or_else(err),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_u64().map(|_| i64::MAX))
+            .ok_or_else(err),
         Value::String(s) => s.trim().parse().map_err(|_| err()),
         _ => Err(err()),
     }
@@ -417,6 +421,10 @@ mod tests {
 
     #[test]
     fn search_request_rejects_wrong_types() {
+        let big = SearchRequest::from_json(&json!({"count": u64::MAX})).unwrap();
+        assert_eq!(big.count, Some(i64::MAX));
+        let e = SearchRequest::from_json(&json!({"count": 2.5})).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
         let e = SearchRequest::from_json(&json!({"count": true})).unwrap_err();
         assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidValue)));
         assert!(e.detail.contains("count"));
