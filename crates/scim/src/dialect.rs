@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ScimError;
 use crate::filter::{CompValue, CompareOp, Filter};
-use crate::path::{AttrPath, PatchPath, split_urn};
+use crate::path::{AttrPath, PatchPath, is_urn, split_urn};
 use crate::schema::{AttributeDef, AttributeType, Mutability, Owner, ResourceSchema};
 
 /// A PATCH operation kind (RFC 7644 §3.5.2).
@@ -274,15 +274,15 @@ pub fn normalize_resource(
         if value.is_null() || key.eq_ignore_ascii_case("schemas") {
             continue;
         }
-        let is_urn = key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:");
-        if is_urn && schema.core.id.eq_ignore_ascii_case(&key) {
+        let urn_key = is_urn(&key);
+        if urn_key && schema.core.id.eq_ignore_ascii_case(&key) {
             // The core schema's URN as a key: its members are top-level attributes.
             if let Value::Object(inner) = value {
                 for (k, v) in inner {
                     out.insert(k, v);
                 }
             }
-        } else if is_urn && (schema.extension(&key).is_some() || value.is_object()) {
+        } else if urn_key && (schema.extension(&key).is_some() || value.is_object()) {
             // A whole extension object, known or custom.
             let i = ext_entry(&key, &mut extensions);
             if let Value::Object(inner) = value {
@@ -290,7 +290,7 @@ pub fn normalize_resource(
                     extensions[i].1.insert(k, v);
                 }
             }
-        } else if is_urn {
+        } else if urn_key {
             // `urn:…:User:department`: one extension attribute at the top level (Entra).
             let (urn, attr) = split_urn(&key);
             let urn = urn.unwrap_or_default();

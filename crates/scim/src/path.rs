@@ -123,9 +123,15 @@ impl AttrPath {
     }
 }
 
+/// Whether `s` starts with `urn:` (any case) and has something after it.
+pub(crate) fn is_urn(s: &str) -> bool {
+    // `get` rather than indexing: byte 4 may fall inside a multi-byte character.
+    s.len() > 4 && s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+}
+
 /// Splits a URN prefix off a path at its last colon. A path without `urn:` has none.
 pub(crate) fn split_urn(input: &str) -> (Option<&str>, &str) {
-    if input.len() > 4 && input[..4].eq_ignore_ascii_case("urn:") {
+    if is_urn(input) {
         match input.rfind(':') {
             Some(i) => (Some(&input[..i]), &input[i + 1..]),
             None => (None, input),
@@ -182,7 +188,10 @@ mod tests {
 
     #[test]
     fn parses_short_sub_and_urn_paths() {
-        assert_eq!(AttrPath::parse("userName").unwrap(), AttrPath::attr("userName"));
+        assert_eq!(
+            AttrPath::parse("userName").unwrap(),
+            AttrPath::attr("userName")
+        );
         assert_eq!(
             AttrPath::parse("name.givenName").unwrap(),
             AttrPath::sub_attr("name", "givenName")
@@ -201,12 +210,15 @@ mod tests {
             p.to_string(),
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value"
         );
-        assert_eq!(AttrPath::parse("members.$ref").unwrap().sub.as_deref(), Some("$ref"));
+        assert_eq!(
+            AttrPath::parse("members.$ref").unwrap().sub.as_deref(),
+            Some("$ref")
+        );
     }
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["", "1abc", "a b", "a.", ".a", "a.b.c", "urn:x:", "a[b]"] {
+        for bad in ["", "1abc", "a b", "a.", ".a", "a.b.c", "urn:x:", "a[b]", "Ⱥ】", "uré:x"] {
             assert!(AttrPath::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -37,7 +37,7 @@ pub use self::members::{Member, MemberDelta};
 use crate::dialect::{self, Op, OpKind, Target, check_value, find_key, is_clearing, owner_urn};
 use crate::error::ScimError;
 use crate::filter::{CompValue, CompareOp, Filter};
-use crate::path::PatchPath;
+use crate::path::{PatchPath, is_urn};
 use crate::schema::{AttributeDef, AttributeType, Mutability, Owner, Resolved, ResourceSchema};
 
 /// The URN of the PatchOp message (RFC 7644 §3.5.2).
@@ -101,7 +101,7 @@ pub fn apply_ops(
 fn refresh_schemas(res: &mut Map<String, Value>, schema: &ResourceSchema) {
     let mut list = vec![Value::String(schema.core.id.clone())];
     for (k, v) in res.iter() {
-        if k.len() > 4 && k[..4].eq_ignore_ascii_case("urn:") && v.is_object() {
+        if is_urn(k) && v.is_object() {
             list.push(Value::String(k.clone()));
         }
     }

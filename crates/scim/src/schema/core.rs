@@ -85,8 +85,10 @@ pub fn user_schema() -> Schema {
             A::reference("profileUrl", &["external"])
                 .describe("A fully qualified URL pointing to the User's online profile."),
             A::string("title").describe("The user's title, such as \"Vice President\"."),
-            A::string("userType").describe("The relationship between the organization and the user."),
-            A::string("preferredLanguage").describe("The User's preferred written or spoken language."),
+            A::string("userType")
+                .describe("The relationship between the organization and the user."),
+            A::string("preferredLanguage")
+                .describe("The User's preferred written or spoken language."),
             A::string("locale").describe("The User's default location for localisation."),
             A::string("timezone").describe("The User's time zone in IANA format."),
             A::boolean("active").describe("The User's administrative status."),
@@ -154,7 +156,12 @@ pub fn user_schema() -> Schema {
                 &[],
                 "A list of entitlements for the User.",
             ),
-            plural("roles", A::string("value"), &[], "A list of roles for the User."),
+            plural(
+                "roles",
+                A::string("value"),
+                &[],
+                "A list of roles for the User.",
+            ),
             plural(
                 "x509Certificates",
                 A::new("value", AttributeType::Binary),
@@ -207,7 +214,8 @@ pub fn enterprise_user_schema() -> Schema {
         name: "EnterpriseUser".into(),
         description: "Enterprise User".into(),
         attributes: vec![
-            A::string("employeeNumber").describe("Numeric or alphanumeric identifier assigned to a person."),
+            A::string("employeeNumber")
+                .describe("Numeric or alphanumeric identifier assigned to a person."),
             A::string("costCenter").describe("Identifies the name of a cost center."),
             A::string("organization").describe("Identifies the name of an organization."),
             A::string("division").describe("Identifies the name of a division."),
@@ -215,7 +223,8 @@ pub fn enterprise_user_schema() -> Schema {
             A::complex(
                 "manager",
                 vec![
-                    A::string("value").describe("The id of the SCIM resource representing the User's manager."),
+                    A::string("value")
+                        .describe("The id of the SCIM resource representing the User's manager."),
                     A::reference("$ref", &["User"]),
                     A::string("displayName").mutability(Mutability::ReadOnly),
                 ],

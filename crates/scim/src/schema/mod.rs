@@ -390,7 +390,8 @@ impl ResourceSchema {
 
     /// Every schema URN of this type: core first, then extensions.
     pub fn schema_ids(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.core.id.as_str()).chain(self.extensions.iter().map(|e| e.schema.id.as_str()))
+        std::iter::once(self.core.id.as_str())
+            .chain(self.extensions.iter().map(|e| e.schema.id.as_str()))
     }
 
     /// The extension schema with this URN, compared case-insensitively.
@@ -429,7 +430,11 @@ impl ResourceSchema {
                 (owner, schema.attribute(&path.name)?)
             }
             None => {
-                if let Some(a) = self.common.iter().find(|a| a.name.eq_ignore_ascii_case(&path.name)) {
+                if let Some(a) = self
+                    .common
+                    .iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(&path.name))
+                {
                     (Owner::Common, a)
                 } else if let Some(a) = self.core.attribute(&path.name) {
                     (Owner::Core(&self.core), a)
@@ -484,7 +489,9 @@ mod tests {
         assert_eq!(r.attr.name, "userName");
         assert!(matches!(r.owner, Owner::Core(_)));
 
-        let r = user.resolve(&AttrPath::parse("name.GivenName").unwrap()).unwrap();
+        let r = user
+            .resolve(&AttrPath::parse("name.GivenName").unwrap())
+            .unwrap();
         assert_eq!(r.leaf().name, "givenName");
 
         let r = user.resolve(&AttrPath::parse("manager").unwrap()).unwrap();
@@ -502,8 +509,14 @@ mod tests {
         assert_eq!(user.resolve(&p).unwrap().attr.name, "userName");
 
         assert!(user.resolve(&AttrPath::parse("nope").unwrap()).is_none());
-        assert!(user.resolve(&AttrPath::parse("name.nope").unwrap()).is_none());
-        assert_eq!(user.resolve(&AttrPath::parse("ID").unwrap()).unwrap().owner, Owner::Common);
+        assert!(
+            user.resolve(&AttrPath::parse("name.nope").unwrap())
+                .is_none()
+        );
+        assert_eq!(
+            user.resolve(&AttrPath::parse("ID").unwrap()).unwrap().owner,
+            Owner::Common
+        );
     }
 
     #[test]

@@ -1,0 +1,691 @@
+//! The SCIM service over the IdP view (RFC 7644 §3).
+//!
+//! [`IdpView`] is what SCIM handlers call: one method per SCIM operation, each taking the
+//! request as the client sent it and returning the response body, or the [`ScimError`] to
+//! answer with. It normalises what IdPs send ([`scim::dialect`]), assigns ids and times,
+//! renders `meta` and ETags, and leaves storage to the [`Store`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use scim::ScimError;
+use scim::bulk::{BulkLimits, BulkMethod, BulkOperationResponse, BulkRequest, BulkResponse};
+use scim::message::{ListResponse, SearchRequest};
+use scim::patch::{Member, PatchOptions};
+use scim::path::AttrPath;
+use scim::projection::Projection;
+use scim::query::{ListQuery, Paging, QueryLimits, SortOrder};
+use serde_json::{Map, Value};
+
+use crate::clock::{Clock, IdSource, rfc3339};
+use crate::store::{Load, NewResource, ResourceKind, ResourceQuery, Store, StoredResource, Update};
+
+/// Which connector a request is for, and the SCIM base URL it was reached at.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a> {
+    /// The connector's id.
+    pub connector_id: &'a str,
+    /// `{public_url}/scim/v2/{connector_id}`, without a trailing slash.
+    pub base_url: &'a str,
+}
+
+impl Endpoint<'_> {
+    fn location(&self, kind: ResourceKind, id: &str) -> String {
+        format!("{}/{}/{id}", self.base_url, kind.endpoint())
+    }
+}
+
+/// A resource as answered: its JSON, and what goes in the `ETag` and `Location` headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// The response body.
+    pub body: Value,
+    /// The resource's version.
+    pub version: i64,
+    /// `meta.location`.
+    pub location: String,
+}
+
+impl Rendered {
+    /// The `ETag` header and `meta.version`: a weak tag on the version number.
+    #[must_use]
+    pub fn etag(&self) -> String {
+        etag(self.version)
+    }
+}
+
+fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// Reads an `If-Match` / `If-None-Match` value: `Ok(None)` for `*`, `Ok(Some(v))` for a tag
+/// this server issued (weak or strong form), `Err` for anything else, which can never match.
+pub fn parse_etag(header: &str) -> Result<Option<i64>, ()> {
+    let h = header.trim();
+    if h == "*" {
+        return Ok(None);
+    }
+    let h = h.strip_prefix("W/").unwrap_or(h);
+    h.strip_prefix('"')
+        .and_then(|h| h.strip_suffix('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or(())
+}
+
+/// Whether an `If-None-Match` header matches `version` (then a GET answers 304).
+#[must_use]
+pub fn none_match(header: &str, version: i64) -> bool {
+    header
+        .split(',')
+        .any(|tag| matches!(parse_etag(tag), Ok(None)) || parse_etag(tag) == Ok(Some(version)))
+}
+
+/// Limits the service enforces and advertises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Page sizes.
+    pub query: QueryLimits,
+    /// Bulk request sizes.
+    pub bulk: BulkLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            query: QueryLimits::default(),
+            bulk: BulkLimits::default(),
+        }
+    }
+}
+
+/// The SCIM service over the IdP view.
+#[derive(Debug, Clone)]
+pub struct IdpView {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+    limits: Limits,
+}
+
+/// Turns an `If-Match` header into the version the store must find.
+fn if_match(header: Option<&str>) -> Result<Option<i64>, ScimError> {
+    match header.map(parse_etag) {
+        None | Some(Ok(None)) => Ok(None),
+        Some(Ok(Some(v))) => Ok(Some(v)),
+        Some(Err(())) => Err(ScimError::new(
+            412,
+            None,
+            "If-Match does not name a version of this resource",
+        )),
+    }
+}
+
+impl IdpView {
+    /// A service over `store`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            ids,
+            limits,
+        }
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The store underneath.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// What a projection needs loaded for this kind.
+    fn load(kind: ResourceKind, projection: &Projection) -> Load {
+        let schema = kind.schema();
+        match kind {
+            ResourceKind::Group => Load {
+                members: projection.includes(&AttrPath::attr("members"), schema),
+                groups: false,
+            },
+            ResourceKind::User => Load {
+                members: false,
+                groups: projection.includes(&AttrPath::attr("groups"), schema),
+            },
+        }
+    }
+
+    /// The full JSON of a stored resource, then projected.
+    fn render(
+        ep: &Endpoint<'_>,
+        kind: ResourceKind,
+        r: &StoredResource,
+        projection: &Projection,
+    ) -> Rendered {
+        let location = ep.location(kind, &r.id);
+        let mut out = Map::new();
+        out.insert(
+            "schemas".into(),
+            r.body.get("schemas").cloned().unwrap_or_else(|| {
+                Value::Array(vec![Value::String(kind.schema().core.id.clone())])
+            }),
+        );
+        out.insert("id".into(), Value::String(r.id.clone()));
+        for (k, v) in &r.body {
+            if k != "schemas" {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(members) = &r.members {
+            let list = members
+                .iter()
+                .map(|m| {
+                    let mut v = m.to_json();
+                    if let Value::Object(o) = &mut v {
+                        let ty = m.kind.as_deref().unwrap_or("User");
+                        let endpoint = if ty.eq_ignore_ascii_case("Group") {
+                            "Groups"
+                        } else {
+                            "Users"
+                        };
+                        o.insert(
+                            "$ref".into(),
+                            Value::String(format!("{}/{endpoint}/{}", ep.base_url, m.value)),
+                        );
+                    }
+                    v
+                })
+                .collect();
+            out.insert("members".into(), Value::Array(list));
+        }
+        if let Some(groups) = r.groups.as_ref().filter(|g| !g.is_empty()) {
+            let list = groups
+                .iter()
+                .map(|g| {
+                    serde_json::json!({
+                        "value": g.id,
+                        "$ref": ep.location(ResourceKind::Group, &g.id),
+                        "display": g.display,
+                        "type": "direct",
+                    })
+                })
+                .collect();
+            out.insert("groups".into(), Value::Array(list));
+        }
+        out.insert(
+            "meta".into(),
+            serde_json::json!({
+                "resourceType": kind.as_str(),
+                "created": rfc3339(r.created),
+                "lastModified": rfc3339(r.last_modified),
+                "location": location,
+                "version": etag(r.version),
+            }),
+        );
+        let body = Value::Object(out);
+        let body = if projection.is_default() {
+            body
+        } else {
+            projection.apply(&body, kind.schema())
+        };
+        Rendered {
+            body,
+            version: r.version,
+            location,
+        }
+    }
+
+    /// Splits a group's `members` out of a normalised body.
+    fn take_members(
+        kind: ResourceKind,
+        body: &mut Map<String, Value>,
+    ) -> Result<Option<Vec<Member>>, ScimError> {
+        if kind != ResourceKind::Group {
+            return Ok(None);
+        }
+        match body.remove("members") {
+            Some(v) => Ok(Some(Member::list_from_json(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `POST /Users`, `POST /Groups` (RFC 7644 §3.3): 201 with the resource.
+    pub async fn create(
+        &self,
+        ep: &Endpoint<'_>,
+        kind: ResourceKind,
+        body: Value,
+        projection: &Projection,
+    ) -> Result<Rendered, ScimError> {
+        let mut body = scim::dialect::normalize_resource(body, kind.schema())?;
+        let members = Self::take_members(kind, &mut body)?.unwrap_or_default();
+        let new = NewResource {
+            id: self.ids.new_id(),
+            body,
+            members,
+            at: self.clock.now(),
+        };
+        let stored = self
+            .store
+            .create_resource(ep.connector_id, kind, new)
+            .await?;
+        Ok(Self::render(ep, kind, &stored, projection))
+    }
+
+    /// `GET /Users/{id}`, `GET /Groups/{id}` (RFC 7644 §3.4.1).
+    pub async fn get(
+        &self,
+        ep: &Endpoint<'_>,
+        kind: ResourceKind,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<Rendered, ScimError> {
+        let stored = self
+            .store
+            .get_resource(ep.connector_id, kind, id, Self::load(kind, projection))
+            .await?
+            .ok_or_else(|| not_found(kind, id))?;
+        Ok(Self::render(ep, kind, &stored, projection))
+    }
+
+    /// `GET /Users`, `GET /Groups` with a query (RFC 7644 §3.4.2): a ListResponse.
+    pub async fn list(
+        &self,
+        ep: &Endpoint<'_>,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Value, ScimError> {
+        query.validate(kind.schema())?;
+        let rq = ResourceQuery {
+            filter: query.filter.clone(),
+            sort_by: query.sort_by.clone(),
+            descending: query.sort_order == SortOrder::Descending,
+            paging: query.paging.clone(),
+            load: Self::load(kind, &query.projection),
+        };
+        let page = self
+            .store
+            .query_resources(ep.connector_id, kind, &rq)
+            .await?;
+        let resources: Vec<Value> = page
+            .items
+            .iter()
+            .map(|r| Self::render(ep, kind, r, &query.projection).body)
+            .collect();
+        let response = match &query.paging {
+            Paging::Index { start_index, .. } => {
+                ListResponse::index(resources, page.total, *start_index)
+            }
+            Paging::Cursor { .. } => ListResponse::cursor(
+                resources,
+                Some(page.total),
+                page.next_cursor,
+                page.previous_cursor,
+            ),
+        };
+        Ok(response.to_json())
+    }
+
+    /// `POST /Users/.search`, `POST /Groups/.search`, and `POST /.search` across both when
+    /// `kind` is `None` (RFC 7644 §3.4.3).
+    pub async fn search(
+        &self,
+        ep: &Endpoint<'_>,
+        kind: Option<ResourceKind>,
+        body: &Value,
+    ) -> Result<Value, ScimError> {
+        let query = SearchRequest::from_json(body)?.into_query(&self.limits.query)?;
+        if let Some(kind) = kind {
+            return self.list(ep, kind, &query).await;
+        }
+        self.search_root(ep, &query).await
+    }
+
+    /// A root search: users first, then groups, paged as one list. A filter that names an
+    /// attribute only one type has searches that type only.
+    async fn search_root(&self, ep: &Endpoint<'_>, query: &ListQuery) -> Result<Value, ScimError> {
+        let Paging::Index { start_index, count } = query.paging else {
+            return Err(ScimError::invalid_value(
+                "cursor paging is not supported for a search across resource types",
+            ));
+        };
+        let kinds: Vec<ResourceKind> = [ResourceKind::User, ResourceKind::Group]
+            .into_iter()
+            .filter(|k| query.validate(k.schema()).is_ok())
+            .collect();
+        if kinds.is_empty() {
+            query.validate(ResourceKind::User.schema())?;
+        }
+        let mut resources = Vec::new();
+        let mut total = 0;
+        let mut skip = start_index - 1;
+        let mut want = count;
+        for kind in kinds {
+            let rq = ResourceQuery {
+                filter: query.filter.clone(),
+                sort_by: query.sort_by.clone(),
+                descending: query.sort_order == SortOrder::Descending,
+                paging: Paging::Index {
+                    start_index: skip + 1,
+                    count: want,
+                },
+                load: Self::load(kind, &query.projection),
+            };
+            let page = self
+                .store
+                .query_resources(ep.connector_id, kind, &rq)
+                .await?;
+            total += page.total;
+            skip = skip.saturating_sub(page.total);
+            want -= page.items.len() as u64;
+            resources.extend(
+                page.items
+                    .iter()
+                    .map(|r| Self::render(ep, kind, r, &query.projection).body),
+            );
+        }
+        Ok(ListResponse::index(resources, total, start_index).to_json())
+    }
+
+    /// `PUT /Users/{id}`, `PUT /Groups/{id}` (RFC 7644 §3.5.1).
+    ///
+    /// Read-only attributes in the body (`id`, `meta`, `groups`) are ignored, as Okta sends
+    /// them back. A group PUT without `members` keeps the members it has: only an explicit
+    /// list (possibly empty) replaces them, so a PUT that renames never empties a group.
+    pub async fn replace(
+        &self,
+        ep: &Endpoint<'_>,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        if_match_header: Option<&str>,
+        projection: &Projection,
+    ) -> Result<Rendered, ScimError> {
+        let mut body = scim::dialect::normalize_resource(body, kind.schema())?;
+        let members = Self::take_members(kind, &mut body)?;
+        let update = Update::Replace {
+            body,
+            members,
+            at: self.clock.now(),
+        };
+        let updated = self
+            .store
+            .update_resource(
+                ep.connector_id,
+                kind,
+                id,
+                if_match(if_match_header)?,
+                update,
+            )
+            .await
+            .map_err(|e| store_error(e, kind, id))?;
+        self.reread(ep, kind, updated.resource, projection).await
+    }
+
+    /// Renders an updated resource, loading members or groups if the projection shows them.
+    async fn reread(
+        &self,
+        ep: &Endpoint<'_>,
+        kind: ResourceKind,
+        resource: StoredResource,
+        projection: &Projection,
+    ) -> Result<Rendered, ScimError> {
+        let load = Self::load(kind, projection);
+        let resource = if load == Load::default() {
+            resource
+        } else {
+            self.store
+                .get_resource(ep.connector_id, kind, &resource.id, load)
+                .await?
+                .ok_or_else(|| not_found(kind, &resource.id))?
+        };
+        Ok(Self::render(ep, kind, &resource, projection))
+    }
+
+    /// `PATCH /Users/{id}`, `PATCH /Groups/{id}` (RFC 7644 §3.5.2).
+    ///
+    /// Returns the resource, rendered without members: a group's membership is changed as a
+    /// delta, and reading back a large member list is what a PATCH must not cost. Handlers
+    /// answer a group PATCH with 204, as Entra ID recommends.
+    pub async fn patch(
+        &self,
+        ep: &Endpoint<'_>,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        if_match_header: Option<&str>,
+        projection: &Projection,
+    ) -> Result<Rendered, ScimError> {
+        let schema = kind.schema();
+        // Parse and normalise before taking the write lock: a malformed request costs nothing.
+        let ops = scim::dialect::normalize_patch(&body, schema)?;
+        let resource_id = id.to_owned();
+        let options = PatchOptions {
+            members_as_delta: kind == ResourceKind::Group,
+        };
+        let apply: crate::store::PatchFn = Box::new(move |body: &mut Map<String, Value>| {
+            // `id` takes part so that an Okta rename that echoes it is recognised as a no-op.
+            body.insert("id".into(), Value::String(resource_id));
+            let outcome = scim::patch::apply_ops(body, &ops, schema, options);
+            body.remove("id");
+            outcome
+        });
+        let update = Update::Patch {
+            apply,
+            at: self.clock.now(),
+        };
+        let updated = self
+            .store
+            .update_resource(
+                ep.connector_id,
+                kind,
+                id,
+                if_match(if_match_header)?,
+                update,
+            )
+            .await
+            .map_err(|e| store_error(e, kind, id))?;
+        if kind == ResourceKind::Group && projection.is_default() {
+            return Ok(Self::render(
+                ep,
+                kind,
+                &updated.resource,
+                &Projection::default(),
+            ));
+        }
+        self.reread(ep, kind, updated.resource, projection).await
+    }
+
+    /// `DELETE /Users/{id}`, `DELETE /Groups/{id}` (RFC 7644 §3.6).
+    pub async fn delete(
+        &self,
+        ep: &Endpoint<'_>,
+        kind: ResourceKind,
+        id: &str,
+        if_match_header: Option<&str>,
+    ) -> Result<(), ScimError> {
+        self.store
+            .delete_resource(ep.connector_id, kind, id, if_match(if_match_header)?)
+            .await
+            .map_err(|e| store_error(e, kind, id))
+    }
+
+    /// `POST /Bulk` (RFC 7644 §3.7).
+    ///
+    /// Operations run one by one, each in its own transaction. An operation that refers to a
+    /// `bulkId` waits until the operation that defines it has run; operations left waiting on
+    /// a `bulkId` that is never defined, or on each other, fail with 409 `invalidValue`.
+    /// `failOnErrors` stops processing after that many errors.
+    pub async fn bulk(&self, ep: &Endpoint<'_>, body: &Value) -> Result<Value, ScimError> {
+        let request: BulkRequest = serde_json::from_value(body.clone())
+            .map_err(|e| ScimError::invalid_syntax(format!("invalid BulkRequest: {e}")))?;
+        self.limits.bulk.check(&request)?;
+        let mut pending: Vec<_> = request.operations.iter().cloned().enumerate().collect();
+        let mut ids: HashMap<String, String> = HashMap::new();
+        let mut results: Vec<(usize, BulkOperationResponse)> = Vec::new();
+        let mut errors = 0u32;
+        while !pending.is_empty() {
+            let ready = pending
+                .iter()
+                .position(|(_, op)| op.references().iter().all(|r| ids.contains_key(r)));
+            let Some(pos) = ready else {
+                for (i, op) in pending.drain(..) {
+                    let e = ScimError::new(
+                        409,
+                        Some(scim::ScimType::InvalidValue),
+                        format!(
+                            "unresolved bulkId reference(s): {}",
+                            op.references().join(", ")
+                        ),
+                    );
+                    results.push((i, BulkOperationResponse::error(&op, &e, None)));
+                }
+                break;
+            };
+            let (i, mut op) = pending.remove(pos);
+            let response = match op.resolve(&ids) {
+                Ok(()) => self.bulk_one(ep, &op).await,
+                Err(e) => Err((e, None)),
+            };
+            match response {
+                Ok((status, location, version, id)) => {
+                    if let (Some(bulk_id), Some(id)) = (&op.bulk_id, id) {
+                        ids.insert(bulk_id.clone(), id);
+                    }
+                    results.push((
+                        i,
+                        BulkOperationResponse::success(&op, status, location, version),
+                    ));
+                }
+                Err((e, location)) => {
+                    errors += 1;
+                    results.push((i, BulkOperationResponse::error(&op, &e, location)));
+                    if request.should_stop(errors) {
+                        break;
+                    }
+                }
+            }
+        }
+        let response = BulkResponse {
+            operations: results.into_iter().map(|(_, r)| r).collect(),
+        };
+        Ok(serde_json::to_value(response).unwrap_or_default())
+    }
+
+    /// One bulk operation: (status, location, version, new id) or (error, location).
+    async fn bulk_one(
+        &self,
+        ep: &Endpoint<'_>,
+        op: &scim::bulk::BulkOperation,
+    ) -> Result<(u16, Option<String>, Option<String>, Option<String>), (ScimError, Option<String>)>
+    {
+        let path = op.path.trim_start_matches('/');
+        let (segment, id) = match path.split_once('/') {
+            Some((s, id)) => (s, Some(id)),
+            None => (path, None),
+        };
+        let kind = if segment.eq_ignore_ascii_case("Users") {
+            ResourceKind::User
+        } else if segment.eq_ignore_ascii_case("Groups") {
+            ResourceKind::Group
+        } else {
+            return Err((
+                ScimError::invalid_path(format!("unknown bulk path '{}'", op.path)),
+                None,
+            ));
+        };
+        let location = id.map(|id| ep.location(kind, id));
+        let fail = |e: ScimError| (e, location.clone());
+        let data = || {
+            op.data
+                .clone()
+                .ok_or_else(|| ScimError::invalid_syntax("the operation has no 'data'"))
+        };
+        let none = Projection::default();
+        match (op.method, id) {
+            (BulkMethod::Post, None) => {
+                let r = self
+                    .create(ep, kind, data().map_err(fail)?, &none)
+                    .await
+                    .map_err(fail)?;
+                let id = r.body.get("id").and_then(Value::as_str).map(str::to_owned);
+                Ok((201, Some(r.location.clone()), Some(r.etag()), id))
+            }
+            (BulkMethod::Put, Some(id)) => {
+                let r = self
+                    .replace(
+                        ep,
+                        kind,
+                        id,
+                        data().map_err(fail)?,
+                        op.version.as_deref(),
+                        &none,
+                    )
+                    .await
+                    .map_err(fail)?;
+                Ok((200, Some(r.location.clone()), Some(r.etag()), None))
+            }
+            (BulkMethod::Patch, Some(id)) => {
+                let r = self
+                    .patch(
+                        ep,
+                        kind,
+                        id,
+                        data().map_err(fail)?,
+                        op.version.as_deref(),
+                        &none,
+                    )
+                    .await
+                    .map_err(fail)?;
+                Ok((200, Some(r.location.clone()), Some(r.etag()), None))
+            }
+            (BulkMethod::Delete, Some(id)) => {
+                self.delete(ep, kind, id, op.version.as_deref())
+                    .await
+                    .map_err(fail)?;
+                Ok((204, location.clone(), None, None))
+            }
+            _ => Err(fail(ScimError::invalid_path(format!(
+                "'{}' cannot be used with {}",
+                op.path,
+                op.method.as_str()
+            )))),
+        }
+    }
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> ScimError {
+    ScimError::not_found(format!("{} '{id}' not found", kind.as_str()))
+}
+
+fn store_error(e: crate::StoreError, kind: ResourceKind, id: &str) -> ScimError {
+    match e {
+        crate::StoreError::NotFound => not_found(kind, id),
+        other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_parse_in_weak_and_strong_form() {
+        assert_eq!(parse_etag("W/\"3\""), Ok(Some(3)));
+        assert_eq!(parse_etag("\"3\""), Ok(Some(3)));
+        assert_eq!(parse_etag("*"), Ok(None));
+        assert_eq!(parse_etag("W/\"x\""), Err(()));
+        assert!(none_match("W/\"1\", W/\"2\"", 2));
+        assert!(!none_match("W/\"1\"", 2));
+        assert!(none_match("*", 7));
+    }
+}

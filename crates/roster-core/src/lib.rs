@@ -1,0 +1,25 @@
+//! # roster-core — Roster's domain
+//!
+//! Everything Roster knows that is neither HTTP nor SQL:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`connector`] | connectors: one SCIM endpoint for one IdP application |
+//! | [`token`] | bearer tokens: generation (256 bits, OS CSPRNG), hashing, constant-time checks |
+//! | [`store`] | the [`Store`] trait every backend implements, and its error |
+//! | [`idp_view`] | the SCIM service over the IdP view: create, read, list, replace, patch, delete, bulk |
+//! | [`clock`] | time and ids as inputs, so tests can fix them |
+//!
+//! The dependencies point down only: this crate knows the `scim` protocol crate and nothing
+//! of axum or sqlx.
+
+pub mod clock;
+pub mod connector;
+pub mod idp_view;
+pub mod store;
+pub mod token;
+
+pub use clock::{Clock, IdSource, SystemClock, UuidIds};
+pub use connector::Connector;
+pub use idp_view::IdpView;
+pub use store::{Store, StoreError};
