@@ -58,19 +58,29 @@ fn etag(version: i64) -> String {
     format!("W/\"{version}\"")
 }
 
-/// Reads an `If-Match` / `If-None-Match` value: `Ok(None)` for `*`, `Ok(Some(v))` for a tag
-/// this server issued (weak or strong form), `Err` for anything else, which can never match.
-pub fn parse_etag(header: &str) -> Result<Option<i64>, ()> {
-    let h = header.trim();
-    if h == "*" {
-        return Ok(None);
+/// One entity tag of an `If-Match` / `If-None-Match` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    /// `*`: any version.
+    Any,
+    /// A tag this server issued (`W/"3"`, or its strong form `"3"`).
+    Version(i64),
+    /// Anything else: it can never match.
+    Foreign,
+}
+
+/// Reads one entity tag.
+#[must_use]
+pub fn parse_etag(tag: &str) -> Tag {
+    let t = tag.trim();
+    if t == "*" {
+        return Tag::Any;
     }
-    let h = h.strip_prefix("W/").unwrap_or(h);
-    h.strip_prefix('"')
-        .and_then(|h| h.strip_suffix('"'))
+    let t = t.strip_prefix("W/").unwrap_or(t);
+    t.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
         .and_then(|v| v.parse().ok())
-        .map(Some)
-        .ok_or(())
+        .map_or(Tag::Foreign, Tag::Version)
 }
 
 /// Whether an `If-None-Match` header matches `version` (then a GET answers 304).
@@ -78,25 +88,17 @@ pub fn parse_etag(header: &str) -> Result<Option<i64>, ()> {
 pub fn none_match(header: &str, version: i64) -> bool {
     header
         .split(',')
-        .any(|tag| matches!(parse_etag(tag), Ok(None)) || parse_etag(tag) == Ok(Some(version)))
+        .map(parse_etag)
+        .any(|tag| tag == Tag::Any || tag == Tag::Version(version))
 }
 
 /// Limits the service enforces and advertises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Page sizes.
     pub query: QueryLimits,
     /// Bulk request sizes.
     pub bulk: BulkLimits,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            query: QueryLimits::default(),
-            bulk: BulkLimits::default(),
-        }
-    }
 }
 
 /// The SCIM service over the IdP view.
@@ -111,9 +113,9 @@ pub struct IdpView {
 /// Turns an `If-Match` header into the version the store must find.
 fn if_match(header: Option<&str>) -> Result<Option<i64>, ScimError> {
     match header.map(parse_etag) {
-        None | Some(Ok(None)) => Ok(None),
-        Some(Ok(Some(v))) => Ok(Some(v)),
-        Some(Err(())) => Err(ScimError::new(
+        None | Some(Tag::Any) => Ok(None),
+        Some(Tag::Version(v)) => Ok(Some(v)),
+        Some(Tag::Foreign) => Err(ScimError::new(
             412,
             None,
             "If-Match does not name a version of this resource",
@@ -680,10 +682,10 @@ mod tests {
 
     #[test]
     fn etags_parse_in_weak_and_strong_form() {
-        assert_eq!(parse_etag("W/\"3\""), Ok(Some(3)));
-        assert_eq!(parse_etag("\"3\""), Ok(Some(3)));
-        assert_eq!(parse_etag("*"), Ok(None));
-        assert_eq!(parse_etag("W/\"x\""), Err(()));
+        assert_eq!(parse_etag("W/\"3\""), Tag::Version(3));
+        assert_eq!(parse_etag("\"3\""), Tag::Version(3));
+        assert_eq!(parse_etag("*"), Tag::Any);
+        assert_eq!(parse_etag("W/\"x\""), Tag::Foreign);
         assert!(none_match("W/\"1\", W/\"2\"", 2));
         assert!(!none_match("W/\"1\"", 2));
         assert!(none_match("*", 7));

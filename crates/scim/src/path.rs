@@ -218,7 +218,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["", "1abc", "a b", "a.", ".a", "a.b.c", "urn:x:", "a[b]", "Ⱥ】", "uré:x"] {
+        for bad in [
+            "", "1abc", "a b", "a.", ".a", "a.b.c", "urn:x:", "a[b]", "Ⱥ】", "uré:x",
+        ] {
             assert!(AttrPath::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

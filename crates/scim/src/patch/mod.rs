@@ -40,8 +40,7 @@ use crate::filter::{CompValue, CompareOp, Filter};
 use crate::path::{PatchPath, is_urn};
 use crate::schema::{AttributeDef, AttributeType, Mutability, Owner, Resolved, ResourceSchema};
 
-/// The URN of the PatchOp message (RFC 7644 §3.5.2).
-pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub use crate::message::PATCH_OP;
 
 /// How [`apply`] treats the resource.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -155,9 +155,11 @@ impl AttributeDef {
         Self::new(name, AttributeType::DateTime)
     }
 
-    /// A reference attribute to the given resource types.
+    /// A reference attribute to the given resource types. References are case-exact
+    /// (RFC 7643 §2.3.7).
     pub fn reference(name: impl Into<String>, to: &[&str]) -> Self {
         let mut a = Self::new(name, AttributeType::Reference);
+        a.case_exact = true;
         a.reference_types = to.iter().map(|s| (*s).to_owned()).collect();
         a
     }
