@@ -5,6 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`connector`] | connectors: one SCIM endpoint for one IdP application |
+//! | [`auth`] | bearer-token checks for SCIM requests |
 //! | [`token`] | bearer tokens: generation (256 bits, OS CSPRNG), hashing, constant-time checks |
 //! | [`store`] | the [`Store`] trait every backend implements, and its error |
 //! | [`idp_view`] | the SCIM service over the IdP view: create, read, list, replace, patch, delete, bulk |
@@ -13,12 +14,14 @@
 //! The dependencies point down only: this crate knows the `scim` protocol crate and nothing
 //! of axum or sqlx.
 
+pub mod auth;
 pub mod clock;
 pub mod connector;
 pub mod idp_view;
 pub mod store;
 pub mod token;
 
+pub use auth::Authenticator;
 pub use clock::{Clock, IdSource, SystemClock, UuidIds};
 pub use connector::Connector;
 pub use idp_view::IdpView;
