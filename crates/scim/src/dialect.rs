@@ -625,6 +625,66 @@ mod tests {
     use crate::schema::ENTERPRISE_USER;
     use serde_json::json;
 
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                prop_oneof![
+                    Just("True".to_owned()),
+                    Just(String::new()),
+                    "[a-zA-Z0-9 @.:]{0,10}"
+                ]
+                .prop_map(Value::String),
+            ];
+            let key = prop_oneof![
+                Just("userName".to_owned()),
+                Just("active".to_owned()),
+                Just("emails".to_owned()),
+                Just("primary".to_owned()),
+                Just("value".to_owned()),
+                Just("manager".to_owned()),
+                Just(ENTERPRISE_USER.to_owned()),
+                Just(format!("{ENTERPRISE_USER}:manager")),
+                Just("urn:x:y:2.0:User:z".to_owned()),
+                "[a-zA-Z.:]{1,8}",
+            ];
+            leaf.prop_recursive(3, 24, 5, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(key.clone(), inner, 0..5)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Any body either fails with a 400 or normalises to a fixed point: normalising the
+            /// result again changes nothing (so a resource read back and PUT again is stable).
+            #[test]
+            fn normalising_never_panics_and_is_idempotent(body in json_value(), user_name in "[a-z]{1,5}") {
+                for schema in [ResourceSchema::user(), ResourceSchema::group()] {
+                    let mut body = body.clone();
+                    if let Value::Object(m) = &mut body {
+                        m.insert("userName".into(), Value::String(user_name.clone()));
+                        m.insert("displayName".into(), Value::String(user_name.clone()));
+                    }
+                    match normalize_resource(body, &schema) {
+                        Ok(once) => {
+                            let twice = normalize_resource(Value::Object(once.clone()), &schema).unwrap();
+                            prop_assert_eq!(once, twice);
+                        }
+                        Err(e) => prop_assert_eq!(e.status, 400),
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn coerces_booleans_only_where_the_schema_says_boolean() {
         let user = ResourceSchema::user();
