@@ -7,6 +7,9 @@
 //! | [`connector`] | connectors: one SCIM endpoint for one IdP application |
 //! | [`auth`] | bearer-token checks for SCIM requests |
 //! | [`token`] | bearer tokens: generation (256 bits, OS CSPRNG), hashing, constant-time checks |
+//! | [`directory`] | the application's directory: ordered directories, users, groups, memberships with their origin |
+//! | [`settings`] | a connector's rules: mapping expressions, group rules, cleanup, copy |
+//! | [`sync`] | the sync engine, pure: settings + IdP view of a user + directory state → change set |
 //! | [`store`] | the [`Store`] trait every backend implements, and its error |
 //! | [`idp_view`] | the SCIM service over the IdP view: create, read, list, replace, patch, delete, bulk |
 //! | [`clock`] | time and ids as inputs, so tests can fix them |
@@ -17,8 +20,11 @@
 pub mod auth;
 pub mod clock;
 pub mod connector;
+pub mod directory;
 pub mod idp_view;
+pub mod settings;
 pub mod store;
+pub mod sync;
 pub mod token;
 
 pub use auth::Authenticator;

@@ -1,0 +1,1 @@
+//! Placeholder: the directory model (issue: the sync engine).

@@ -1,0 +1,1 @@
+//! Placeholder: connector settings (issue: the sync engine).
