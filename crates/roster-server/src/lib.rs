@@ -1,0 +1,165 @@
+//! # roster-server — Roster over HTTP
+//!
+//! The axum application that serves every connector's SCIM 2.0 endpoints (RFC 7644) under
+//! `/scim/v2/{connector}`. It is a library: [`app`] builds the complete [`axum::Router`] (every
+//! layer included), so the binary can hand it to `axum::serve` or to `axum_server` for TLS,
+//! and [`serve`] runs it on a listener until a shutdown signal, letting requests in flight
+//! finish. Tests bind `127.0.0.1:0` and talk real HTTP to it.
+//!
+//! | module | what |
+//! |---|---|
+//! | `routes` | the route table, and the case-insensitive, trailing-slash-tolerant path rewrite |
+//! | `scim` | the SCIM handlers: resources, search, bulk, discovery (RFC 7644 §3, §4) |
+//! | `auth` | the per-connector bearer-token extractor (RFC 6750) |
+//! | `extract` | the SCIM JSON body (content types, size limits) and query-string pairs |
+//! | `error` | the one error type and its mapping to RFC 7644 §3.12 bodies |
+//!
+//! Handlers are thin: they extract, call one [`roster_core::IdpView`] method and map the
+//! result. Everything that is SCIM lives in the `scim` crate, everything that is policy or
+//! storage in `roster-core` and the stores.
+//!
+//! ## Layers, outermost first
+//!
+//! 1. `x-request-id`: kept when the client sent one, a UUID otherwise, and echoed back;
+//! 2. a `tracing` span per request (method, path without query, connector, request id, status,
+//!    latency); tokens, query strings and bodies are never logged;
+//! 3. panics become a 500 SCIM error with no detail (the panic is logged);
+//! 4. the request timeout, answered with a 503 SCIM error;
+//! 5. any bare 4xx/5xx left by the framework becomes a SCIM error body;
+//! 6. the path rewrite, then routing.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use roster_core::{Authenticator, IdpView};
+use ::scim::schema::ResourceSchema;
+
+mod auth;
+mod error;
+mod extract;
+mod routes;
+mod scim;
+
+/// The HTTP-level limits: what the server accepts before any SCIM processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// The largest request body, in bytes, on every route but `/Bulk` (which takes the bulk
+    /// `maxPayloadSize` it advertises). Larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// How long one request may take, body included, before it is answered with 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    /// 1 MiB bodies (a PATCH adding hundreds of members fits many times over) and 30 seconds
+    /// (below Okta's 60-second socket timeout, so Okta sees our error rather than its own).
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1_048_576,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    view: IdpView,
+    authenticator: Arc<Authenticator>,
+    public_url: String,
+    limits: HttpLimits,
+    /// The resource types served, for the discovery endpoints: the very schemas the IdP
+    /// view validates and projects with, so `/Schemas` cannot drift from behaviour.
+    resource_types: Vec<ResourceSchema>,
+}
+
+impl AppState {
+    /// The state of a server whose SCIM service is `view`, whose tokens are checked by
+    /// `authenticator`, and which is reached at `public_url` (`https://roster.example`, a
+    /// trailing `/` is ignored): connector base URLs, `Location` headers and `meta.location`
+    /// are `{public_url}/scim/v2/{connector}/…`.
+    pub fn new(
+        view: IdpView,
+        authenticator: Arc<Authenticator>,
+        public_url: impl Into<String>,
+        limits: HttpLimits,
+    ) -> Self {
+        let public_url = public_url.into().trim_end_matches('/').to_owned();
+        let resource_types = [
+            roster_core::store::ResourceKind::User,
+            roster_core::store::ResourceKind::Group,
+        ]
+        .iter()
+        .map(|k| k.schema().clone())
+        .collect();
+        Self {
+            inner: Arc::new(Inner {
+                view,
+                authenticator,
+                public_url,
+                limits,
+                resource_types,
+            }),
+        }
+    }
+
+    /// The SCIM service.
+    #[must_use]
+    pub fn view(&self) -> &IdpView {
+        &self.inner.view
+    }
+
+    /// The bearer-token checker.
+    #[must_use]
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.inner.authenticator
+    }
+
+    /// The public URL, without a trailing `/`.
+    #[must_use]
+    pub fn public_url(&self) -> &str {
+        &self.inner.public_url
+    }
+
+    /// The HTTP limits.
+    #[must_use]
+    pub fn limits(&self) -> HttpLimits {
+        self.inner.limits
+    }
+
+    /// A connector's SCIM base URL: `{public_url}/scim/v2/{connector_id}`.
+    #[must_use]
+    pub fn base_url(&self, connector_id: &str) -> String {
+        format!("{}/scim/v2/{connector_id}", self.inner.public_url)
+    }
+
+    pub(crate) fn resource_types(&self) -> &[ResourceSchema] {
+        &self.inner.resource_types
+    }
+}
+
+/// The complete application: every route and every layer.
+///
+/// Serve it with `axum::serve(listener, app(state))`, or with `axum_server` for TLS
+/// (`app(state).into_make_service()`).
+pub fn app(state: AppState) -> axum::Router {
+    routes::app(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then stops accepting connections
+/// and returns once the requests in flight have been answered.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
