@@ -1,1 +1,2 @@
-//! Placeholder: the sync engine.
+//! The sync engine (in progress).
+pub mod expr;
