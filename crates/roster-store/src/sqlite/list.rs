@@ -1,0 +1,318 @@
+//! List queries: filter, sort and page in SQL (RFC 7644 §3.4.2, RFC 9865).
+//!
+//! - Index paging is `LIMIT`/`OFFSET`; `totalResults` is a `COUNT(*)` with the same `WHERE`,
+//!   skipped when the first page already holds every match (fewer than `count`), so the hot
+//!   lookup of an IdP (`userName eq "…"`) is one indexed query.
+//! - Cursor paging without `sortBy` is keyset paging on the creation sequence (`seq > n`),
+//!   stable while resources come and go; with `sortBy` the cursor holds an offset. Cursors are
+//!   checked against the query they were issued for (see `crate::cursor`).
+//! - The default order is creation order, the same whatever the page size (Okta relies on it).
+
+use roster_core::StoreError;
+use roster_core::store::{ResourceKind, ResourcePage, ResourceQuery, StoredResource};
+use scim::query::Paging;
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::backend;
+use super::filter::{Sql, order_by, where_clause};
+use super::resources::{COLUMNS, fill, resource_row, table};
+use crate::cursor::{self, Position};
+
+/// The parts of one list query.
+struct Plan<'q> {
+    connector_id: &'q str,
+    kind: ResourceKind,
+    filter: Option<Sql>,
+}
+
+/// A keyset bound on the creation sequence.
+#[derive(Clone, Copy)]
+enum Keyset {
+    After(i64),
+    Before(i64),
+}
+
+impl Plan<'_> {
+    fn where_(&self, qb: &mut QueryBuilder<Sqlite>) {
+        qb.push(" WHERE r.connector_id = ");
+        qb.push_bind(self.connector_id.to_owned());
+        if let Some(filter) = &self.filter {
+            qb.push(" AND (");
+            filter.write_to(qb);
+            qb.push(")");
+        }
+    }
+
+    async fn count(&self, pool: &SqlitePool) -> Result<u64, StoreError> {
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM ");
+        qb.push(table(self.kind));
+        qb.push(" AS r");
+        self.where_(&mut qb);
+        let n: i64 = qb
+            .build()
+            .fetch_one(pool)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn fetch(
+        &self,
+        pool: &SqlitePool,
+        keyset: Option<Keyset>,
+        order: &Sql,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<(i64, StoredResource)>, StoreError> {
+        let mut qb = self.select("SELECT ", keyset, order, limit, offset);
+        let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
+        rows.iter().map(resource_row).collect()
+    }
+
+    /// The page query; `prefix` is `SELECT ` (or `EXPLAIN QUERY PLAN SELECT ` in tests).
+    fn select(
+        &self,
+        prefix: &'static str,
+        keyset: Option<Keyset>,
+        order: &Sql,
+        limit: u64,
+        offset: u64,
+    ) -> QueryBuilder<Sqlite> {
+        let mut qb = QueryBuilder::<Sqlite>::new(prefix);
+        qb.push(COLUMNS);
+        qb.push(" FROM ");
+        qb.push(table(self.kind));
+        qb.push(" AS r");
+        self.where_(&mut qb);
+        match keyset {
+            Some(Keyset::After(seq)) => {
+                qb.push(" AND r.seq > ");
+                qb.push_bind(seq);
+            }
+            Some(Keyset::Before(seq)) => {
+                qb.push(" AND r.seq < ");
+                qb.push_bind(seq);
+            }
+            None => {}
+        }
+        qb.push(" ORDER BY ");
+        order.write_to(&mut qb);
+        qb.push(" LIMIT ");
+        qb.push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        if offset > 0 {
+            qb.push(" OFFSET ");
+            qb.push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        }
+        qb
+    }
+}
+
+pub(super) async fn query(
+    pool: &SqlitePool,
+    connector_id: &str,
+    kind: ResourceKind,
+    query: &ResourceQuery,
+) -> Result<ResourcePage, StoreError> {
+    let plan = Plan {
+        connector_id,
+        kind,
+        filter: query
+            .filter
+            .as_ref()
+            .map(|f| where_clause(f, kind, connector_id))
+            .transpose()?,
+    };
+    let descending = query.descending && query.sort_by.is_some();
+    let order = order_by(query.sort_by.as_ref(), descending, kind)?;
+    let mut page = match &query.paging {
+        Paging::Index { start_index, count } => {
+            let offset = start_index.saturating_sub(1);
+            let items = if *count > 0 {
+                plan.fetch(pool, None, &order, *count, offset).await?
+            } else {
+                Vec::new()
+            };
+            let total = if offset == 0 && (items.len() as u64) < *count {
+                items.len() as u64
+            } else {
+                plan.count(pool).await?
+            };
+            ResourcePage {
+                total,
+                items: items.into_iter().map(|(_, r)| r).collect(),
+                next_cursor: None,
+                previous_cursor: None,
+            }
+        }
+        Paging::Cursor { cursor, count } => {
+            cursor_page(pool, &plan, query, &order, cursor.as_deref(), *count).await?
+        }
+    };
+    fill(pool, connector_id, kind, query.load, &mut page.items).await?;
+    Ok(page)
+}
+
+async fn cursor_page(
+    pool: &SqlitePool,
+    plan: &Plan<'_>,
+    query: &ResourceQuery,
+    order: &Sql,
+    cursor: Option<&str>,
+    count: u64,
+) -> Result<ResourcePage, StoreError> {
+    let fp = cursor::fingerprint(plan.kind, query);
+    let position = cursor.map(|c| cursor::decode(c, fp)).transpose()?;
+    let encode = |p| Some(cursor::encode(p, fp));
+    if count == 0 {
+        // Only the total was asked for.
+        return Ok(ResourcePage {
+            total: plan.count(pool).await?,
+            items: Vec::new(),
+            next_cursor: None,
+            previous_cursor: None,
+        });
+    }
+    // One more than asked tells whether there is a page beyond.
+    let (items, next_cursor, previous_cursor) = if query.sort_by.is_none() {
+        match position {
+            None | Some(Position::After(_)) => {
+                let after = match position {
+                    Some(Position::After(seq)) => Some(seq),
+                    _ => None,
+                };
+                let mut items = plan
+                    .fetch(pool, after.map(Keyset::After), order, count + 1, 0)
+                    .await?;
+                let more = items.len() as u64 > count;
+                items.truncate(usize::try_from(count).unwrap_or(usize::MAX));
+                let next = match items.last() {
+                    Some((seq, _)) if more => encode(Position::After(*seq)),
+                    _ => None,
+                };
+                let previous = match (after, items.first()) {
+                    (None, _) => None,
+                    (Some(_), Some((seq, _))) => encode(Position::Before(*seq)),
+                    (Some(seq), None) => encode(Position::Before(seq.saturating_add(1))),
+                };
+                (items, next, previous)
+            }
+            Some(Position::Before(before)) => {
+                // Walk backwards from `before`, then put the page in order.
+                let mut qb_order = Sql::default();
+                qb_order.push("r.seq DESC");
+                let mut items = plan
+                    .fetch(pool, Some(Keyset::Before(before)), &qb_order, count + 1, 0)
+                    .await?;
+                let more = items.len() as u64 > count;
+                items.truncate(usize::try_from(count).unwrap_or(usize::MAX));
+                items.reverse();
+                let previous = match items.first() {
+                    Some((seq, _)) if more => encode(Position::Before(*seq)),
+                    _ => None,
+                };
+                let next = match items.last() {
+                    Some((seq, _)) => encode(Position::After(*seq)),
+                    None => encode(Position::After(before.saturating_sub(1))),
+                };
+                (items, next, previous)
+            }
+            Some(Position::Offset(_)) => return Err(StoreError::InvalidCursor),
+        }
+    } else {
+        let offset = match position {
+            None => 0,
+            Some(Position::Offset(n)) => n,
+            Some(_) => return Err(StoreError::InvalidCursor),
+        };
+        let mut items = plan.fetch(pool, None, order, count + 1, offset).await?;
+        let more = items.len() as u64 > count;
+        items.truncate(usize::try_from(count).unwrap_or(usize::MAX));
+        let next = more.then(|| cursor::encode(Position::Offset(offset + count), fp));
+        let previous = (offset > 0)
+            .then(|| cursor::encode(Position::Offset(offset.saturating_sub(count)), fp));
+        (items, next, previous)
+    };
+    let first_page_holds_all = position.is_none() && next_cursor.is_none();
+    let total = if first_page_holds_all {
+        items.len() as u64
+    } else {
+        plan.count(pool).await?
+    };
+    Ok(ResourcePage {
+        total,
+        items: items.into_iter().map(|(_, r)| r).collect(),
+        next_cursor,
+        previous_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::SqliteStore;
+
+    /// The query plan of a first page, one step per line.
+    async fn plan_of(store: &SqliteStore, kind: ResourceKind, filter: Option<&str>) -> String {
+        let filter = filter.map(|t| scim::filter::parse(t).unwrap());
+        let plan = Plan {
+            connector_id: "c",
+            kind,
+            filter: filter.as_ref().map(|f| where_clause(f, kind, "c").unwrap()),
+        };
+        let order = order_by(None, false, kind).unwrap();
+        let mut qb = plan.select("EXPLAIN QUERY PLAN SELECT ", None, &order, 100, 0);
+        let rows = qb.build().fetch_all(&store.pool).await.unwrap();
+        rows.iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn idp_lookups_are_index_searches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("plan.db")).await.unwrap();
+        let user = ResourceKind::User;
+        let group = ResourceKind::Group;
+        for (kind, filter, index) in [
+            (user, "userName eq \"bjensen\"", "scim_users_user_name"),
+            (user, "externalId eq \"x\"", "scim_users_external_id"),
+            (user, "id eq \"x\"", "sqlite_autoindex_scim_users_1"),
+            (user, "displayName eq \"x\"", "scim_users_display_name"),
+            (user, "emails.value eq \"a@b\"", "scim_user_emails_value"),
+            (
+                user,
+                "emails[type eq \"work\"].value eq \"a@b\"",
+                "scim_user_emails_value",
+            ),
+            (
+                user,
+                "userName eq \"a\" and externalId eq \"b\"",
+                "scim_users_user_name",
+            ),
+            (group, "displayName eq \"x\"", "scim_groups_display_name"),
+            (group, "externalId eq \"x\"", "scim_groups_external_id"),
+            (
+                group,
+                "id eq \"g\" and members[value eq \"u\"]",
+                "sqlite_autoindex_scim_groups_1",
+            ),
+            (group, "members[value eq \"u\"]", "scim_memberships_member"),
+        ] {
+            let plan = plan_of(&store, kind, Some(filter)).await;
+            assert!(plan.contains(index), "{filter}:\n{plan}");
+            assert!(!plan.contains("SCAN r"), "{filter}:\n{plan}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_default_order_needs_no_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("plan.db")).await.unwrap();
+        let plan = plan_of(&store, ResourceKind::User, None).await;
+        assert!(plan.contains("scim_users_by_connector"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+}

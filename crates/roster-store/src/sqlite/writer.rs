@@ -1,0 +1,245 @@
+//! The write path: one writer task, one write connection, group commit.
+//!
+//! Every write of the process is a job sent to one task that owns the only write connection.
+//! The task takes the first queued job, drains whatever else is queued (up to
+//! [`MAX_BATCH`]), and runs them all in one `BEGIN IMMEDIATE … COMMIT`, each inside its own
+//! `SAVEPOINT`: a job that fails is rolled back to its savepoint and leaves the others alone.
+//! Only after the `COMMIT` is each job answered, so a caller never hears "done" for a write
+//! that was not durable (to the extent `synchronous=NORMAL` in WAL mode makes it so).
+//!
+//! Why one writer: SQLite has one writer at a time anyway; queueing in the process instead of
+//! on the database lock serialises read-modify-writes (two PATCHes of one resource can never
+//! lose each other's changes), never hits `SQLITE_BUSY` between our own writes, and lets
+//! concurrent requests share one commit, which beats one transaction per request.
+//! Reads use a separate pool (WAL lets readers run beside the writer).
+//!
+//! When the [`Writer`] is dropped the channel closes; the task finishes the jobs already
+//! queued, then closes its connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use roster_core::StoreError;
+use sqlx::SqliteConnection;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most jobs one transaction runs. Each job is small (O(changes)), so a batch stays short
+/// and a job waits for at most one batch ahead of it.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// How many jobs may wait; senders wait beyond that (back-pressure, not unbounded memory).
+const QUEUE: usize = 4096;
+
+/// A future borrowing the write connection.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What to do once the batch's `COMMIT` has succeeded (`None`) or failed.
+type Finish = Box<dyn FnOnce(Option<&sqlx::Error>) + Send>;
+
+/// One queued write, its result type erased.
+trait Job: Send {
+    /// Runs the work; says whether it succeeded (else its savepoint is rolled back), and
+    /// returns how to answer the caller once the commit is known.
+    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)>;
+
+    /// Answers the caller without running (the batch could not start).
+    fn fail(self: Box<Self>, error: &sqlx::Error);
+}
+
+struct Typed<F, T> {
+    work: F,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<F, T> Job for Typed<F, T>
+where
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+        + Send
+        + 'static,
+    T: Send + 'static,
+{
+    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> {
+        let Typed { work, reply } = *self;
+        Box::pin(async move {
+            let result = work(conn).await;
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |commit: Option<&sqlx::Error>| {
+                let answer = match (result, commit) {
+                    // A failed job's own error is the truth whatever became of the batch.
+                    (Err(e), _) => Err(e),
+                    (Ok(v), None) => Ok(v),
+                    (Ok(_), Some(e)) => Err(commit_failed(e)),
+                };
+                // The caller may have gone away (a cancelled request): the write stands.
+                let _ = reply.send(answer);
+            });
+            (ok, finish)
+        })
+    }
+
+    fn fail(self: Box<Self>, error: &sqlx::Error) {
+        let _ = self.reply.send(Err(commit_failed(error)));
+    }
+}
+
+fn commit_failed(e: &sqlx::Error) -> StoreError {
+    StoreError::Backend(format!("the write transaction failed: {e}").into())
+}
+
+fn stopped() -> StoreError {
+    StoreError::Backend("the SQLite writer has stopped".into())
+}
+
+/// Counters of the writer, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    jobs: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// A snapshot of [`WriterStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterCounts {
+    /// Jobs run (succeeded or failed).
+    pub jobs: u64,
+    /// Transactions committed (or attempted).
+    pub commits: u64,
+    /// Jobs waiting in the queue now.
+    pub queued: u64,
+}
+
+/// The handle the store writes through.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Box<dyn Job>>,
+    stats: Arc<WriterStats>,
+}
+
+impl std::fmt::Debug for dyn Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+impl Writer {
+    /// Spawns the writer task on the current Tokio runtime, owning `conn`.
+    pub(crate) fn spawn(conn: SqliteConnection) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let stats = Arc::new(WriterStats::default());
+        tokio::spawn(run(conn, rx, Arc::clone(&stats)));
+        Self { tx, stats }
+    }
+
+    /// Runs `work` in the next batch and returns its result once that batch has committed.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Box::new(Typed { work, reply }))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// The counters now.
+    pub(crate) fn counts(&self) -> WriterCounts {
+        WriterCounts {
+            jobs: self.stats.jobs.load(Ordering::Relaxed),
+            commits: self.stats.commits.load(Ordering::Relaxed),
+            queued: (self.tx.max_capacity() - self.tx.capacity()) as u64,
+        }
+    }
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::query(sql).execute(conn).await.map(|_| ())
+}
+
+/// The writer task: batches until every sender is gone and the queue is empty.
+async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    stats: Arc<WriterStats>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        run_batch(&mut conn, batch).await;
+    }
+    tracing::debug!("SQLite writer stopped");
+}
+
+async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Box<dyn Job>>) {
+    // IMMEDIATE takes the write lock now (waiting up to busy_timeout for another process,
+    // such as the CLI), so no statement of the batch can fail for want of it.
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+        tracing::error!(error = %e, "cannot begin a write transaction");
+        for job in batch {
+            job.fail(&e);
+        }
+        return;
+    }
+    let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
+    let mut broken = None;
+    let mut jobs = batch.into_iter();
+    for job in jobs.by_ref() {
+        if let Err(e) = exec(conn, "SAVEPOINT job").await {
+            job.fail(&e);
+            broken = Some(e);
+            break;
+        }
+        let (ok, finish) = job.run(conn).await;
+        finishes.push(finish);
+        let end = if ok {
+            exec(conn, "RELEASE job").await
+        } else {
+            match exec(conn, "ROLLBACK TO job").await {
+                Ok(()) => exec(conn, "RELEASE job").await,
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = end {
+            // The transaction is in an unknown state (SQLite rolls back by itself on some
+            // errors): give up the whole batch rather than commit half of a job.
+            broken = Some(e);
+            break;
+        }
+    }
+    let outcome = match broken {
+        Some(e) => Err(e),
+        None => exec(conn, "COMMIT").await,
+    };
+    match outcome {
+        Ok(()) => {
+            for finish in finishes {
+                finish(None);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "write transaction failed; rolled back");
+            if let Err(e) = exec(conn, "ROLLBACK").await {
+                tracing::debug!(error = %e, "rollback after a failed batch");
+            }
+            for finish in finishes {
+                finish(Some(&e));
+            }
+            for job in jobs {
+                job.fail(&e);
+            }
+        }
+    }
+}

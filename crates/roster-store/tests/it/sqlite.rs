@@ -1,0 +1,180 @@
+//! What is specific to the SQLite backend: URLs, files, the writer's group commit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use roster_core::Store;
+use roster_core::store::{Load, NewResource, ResourceKind};
+use roster_store::{OpenError, SqliteStore};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::{at, connector, create, get, user_body};
+
+#[tokio::test]
+async fn urls_choose_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.db");
+    for url in [
+        format!("sqlite://{}", file.display()),
+        format!("sqlite:{}", file.display()),
+    ] {
+        let store = roster_store::open(&url).await.unwrap();
+        assert!(file.exists(), "{url} creates the file");
+        store.connectors().await.unwrap();
+    }
+    for (url, says) in [
+        (
+            "postgres://u:secret@localhost/roster",
+            "PostgreSQL is not supported yet",
+        ),
+        (
+            "mysql://u:secret@localhost/roster",
+            "unsupported database URL scheme 'mysql'",
+        ),
+        ("roster.db", "unsupported database URL scheme"),
+        ("sqlite::memory:", "in-memory"),
+    ] {
+        let e = roster_store::open(url).await.unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains(says), "{url}: {text}");
+        assert!(!text.contains("secret"), "{url}: {text}");
+        assert!(matches!(e, OpenError::Unsupported(_)), "{url}: {e:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("r.db").display());
+    {
+        let store = roster_store::open(&url).await.unwrap();
+        connector(&store, "c").await;
+        create(&store, "c", ResourceKind::User, "u1", user_body("alice")).await;
+    }
+    // Migrations are applied once; a second open finds the data.
+    let store = roster_store::open(&url).await.unwrap();
+    assert!(get(&store, "c", ResourceKind::User, "u1").await.is_some());
+}
+
+/// Two stores on one file, as the server and the CLI: both can write (the busy timeout
+/// waits for the other's lock), and each sees the other's commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_can_write_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let server = roster_store::open(&url).await.unwrap();
+    let cli = roster_store::open(&url).await.unwrap();
+    connector(&server, "c").await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 {
+            Arc::clone(&server)
+        } else {
+            Arc::clone(&cli)
+        };
+        tasks.push(tokio::spawn(async move {
+            create(
+                &store,
+                "c",
+                ResourceKind::User,
+                &format!("u{i}"),
+                user_body(&format!("user{i}")),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for i in 0..20 {
+        assert!(
+            get(&cli, "c", ResourceKind::User, &format!("u{i}"))
+                .await
+                .is_some()
+        );
+    }
+}
+
+/// Jobs queued while the writer waits share one transaction, and a failing job in that
+/// transaction does not affect the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_writes_share_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.db");
+    let sqlite = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let store: Arc<dyn Store> = sqlite.clone();
+    connector(&store, "c").await;
+    create(&store, "c", ResourceKind::User, "taken", user_body("taken")).await;
+
+    // Another connection holds the write lock, so the writer's next BEGIN waits…
+    let mut blocker = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+
+    let before = sqlite.writer_counts();
+    let n = 30u64;
+    let mut tasks = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    for i in 0..n {
+        if i == 1 {
+            // The writer has taken the first job and waits for the lock.
+            while sqlite.writer_counts().queued > 0 {
+                assert!(tokio::time::Instant::now() < deadline);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let name = if i % 5 == 4 {
+                "TAKEN".to_owned()
+            } else {
+                format!("user{i}")
+            };
+            store
+                .create_resource(
+                    "c",
+                    ResourceKind::User,
+                    NewResource {
+                        id: format!("id{i}"),
+                        body: user_body(&name),
+                        members: Vec::new(),
+                        at: at(i as i64),
+                    },
+                )
+                .await
+        }));
+    }
+    // …while every other job queues behind the one it has taken.
+    while sqlite.writer_counts().queued < n - 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            sqlite.writer_counts()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+    blocker.close().await.unwrap();
+
+    for (i, t) in tasks.into_iter().enumerate() {
+        let r = t.await.unwrap();
+        assert_eq!(r.is_ok(), i % 5 != 4, "{i}: {r:?}");
+    }
+    let after = sqlite.writer_counts();
+    assert_eq!(after.jobs - before.jobs, n);
+    // The first job's batch, then one batch for the rest.
+    assert_eq!(after.commits - before.commits, 2, "{before:?} → {after:?}");
+    for i in 0..n {
+        let found = store
+            .get_resource("c", ResourceKind::User, &format!("id{i}"), Load::default())
+            .await
+            .unwrap();
+        assert_eq!(found.is_some(), i % 5 != 4, "{i}");
+    }
+}
