@@ -67,7 +67,10 @@ impl FromRequestParts<AppState> for ConnectorScope {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        state.authenticator().authenticate(&id, authorization).await?;
+        state
+            .authenticator()
+            .authenticate(&id, authorization)
+            .await?;
         let base_url = state.base_url(&id);
         Ok(Self { id, base_url })
     }

@@ -84,9 +84,7 @@ impl Error {
                 .check_payload_size(usize::MAX)
                 .err()
                 .unwrap_or_else(|| ScimError::new(413, None, "the bulk request is too large")),
-            Self::UnreadableBody => {
-                ScimError::invalid_syntax("the request body could not be read")
-            }
+            Self::UnreadableBody => ScimError::invalid_syntax("the request body could not be read"),
             Self::NotFound => ScimError::not_found("no SCIM endpoint at this path"),
             Self::MethodNotAllowed(method) => ScimError::new(
                 405,
@@ -172,10 +170,9 @@ pub(crate) async fn bare_errors(response: Response) -> Response {
     }
     let (mut parts, _) = response.into_parts();
     let body = Error::Bare(status).into_response();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(SCIM_JSON),
-    );
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, body.into_body())
 }
@@ -223,7 +220,36 @@ mod tests {
     fn malformed_json_is_invalid_syntax() {
         let cause = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
         let e = Error::MalformedJson(cause).to_scim();
-        assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidSyntax)));
+        assert_eq!(
+            (e.status, e.scim_type),
+            (400, Some(ScimType::InvalidSyntax))
+        );
+    }
+
+    #[tokio::test]
+    async fn bare_framework_errors_get_a_scim_body_and_keep_their_headers() {
+        let mut bare_405 = Response::new(Body::empty());
+        *bare_405.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        bare_405
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET,POST"));
+        let r = bare_errors(bare_405).await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()[header::ALLOW], "GET,POST");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], SCIM_JSON);
+        let body = axum::body::to_bytes(r.into_body(), 10_000).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["status"], "405");
+        assert_eq!(body["schemas"][0], scim::error::ERROR_SCHEMA);
+
+        // Answers that already have a body, and successes, pass untouched.
+        let ok = bare_errors(Response::new(Body::from("ok"))).await;
+        assert!(ok.headers().get(header::CONTENT_TYPE).is_none());
+        let scim = bare_errors(scim_error(&ScimError::not_found("x"))).await;
+        let body = axum::body::to_bytes(scim.into_body(), 10_000)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("\"detail\":\"x\""));
     }
 
     #[test]

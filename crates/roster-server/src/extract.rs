@@ -33,7 +33,11 @@ pub(crate) struct QueryPairs(pub(crate) Vec<(String, String)>);
 impl QueryPairs {
     /// Decodes a raw query string.
     pub(crate) fn parse(query: &str) -> Self {
-        Self(form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+        Self(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
 
     /// The list query of `GET /Users` and `GET /Groups`.
@@ -208,7 +212,11 @@ mod tests {
 
     #[test]
     fn other_types_are_refused() {
-        for ty in ["text/plain", "application/xml", "application/x-www-form-urlencoded"] {
+        for ty in [
+            "text/plain",
+            "application/xml",
+            "application/x-www-form-urlencoded",
+        ] {
             let e = check_content_type(&with_type(ty)).unwrap_err().to_scim();
             assert_eq!(e.status, 415, "{ty}");
         }

@@ -32,8 +32,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roster_core::{Authenticator, IdpView};
 use ::scim::schema::ResourceSchema;
+use roster_core::{Authenticator, IdpView};
 
 mod auth;
 mod error;

@@ -124,9 +124,9 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { Error::NotFound })
         // After every route: it is installed on the routes that exist when it is called.
-        .method_not_allowed_fallback(|method: Method| async move {
-            Error::MethodNotAllowed(method)
-        })
+        .method_not_allowed_fallback(
+            |method: Method| async move { Error::MethodNotAllowed(method) },
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -158,9 +158,9 @@ fn request_span(req: &Request) -> Span {
     tracing::info_span!(
         "request",
         method = %req.method(),
-        path,
-        connector = connector_of(path).unwrap_or_default(),
-        request_id,
+        path = %path,
+        connector = %connector_of(path).unwrap_or_default(),
+        request_id = %request_id,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     )
@@ -199,32 +199,25 @@ async fn canonicalize(mut req: Request) -> Request {
 /// endpoint name after the connector, and `.search` after `Users` / `Groups` in the case the
 /// route table uses.
 fn canonical_path(path: &str) -> Option<String> {
-    let trimmed = path.trim_end_matches('/');
-    let mut segments: Vec<&str> = trimmed.split('/').collect();
-    let fixed = |s: &str, canonical: &'static str| {
-        if s.eq_ignore_ascii_case(canonical) {
-            canonical
-        } else {
-            ""
+    let mut segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    // ["", "scim", "v2", connector, endpoint, id or ".search", …]
+    let is_scim = segments.len() >= 3
+        && segments[1].eq_ignore_ascii_case("scim")
+        && segments[2].eq_ignore_ascii_case("v2");
+    if is_scim {
+        segments[1] = "scim";
+        segments[2] = "v2";
+        if let Some(endpoint) = segments.get_mut(4)
+            && let Some(canonical) = ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(endpoint))
+        {
+            *endpoint = canonical;
         }
-    };
-    if segments.len() >= 3 && !fixed(segments[1], "scim").is_empty() {
-        let v2 = fixed(segments[2], "v2");
-        if !v2.is_empty() {
-            segments[1] = "scim";
-            segments[2] = v2;
-            if let Some(endpoint) = segments.get_mut(4)
-                && let Some(canonical) = ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(endpoint))
-            {
-                *endpoint = canonical;
-            }
-            let is_resource_endpoint = matches!(segments.get(4), Some(&("Users" | "Groups")));
-            if is_resource_endpoint
-                && let Some(search) = segments.get_mut(5)
-                && search.eq_ignore_ascii_case(".search")
-            {
-                *search = ".search";
-            }
+        let has_search = matches!(segments.get(4), Some(&("Users" | "Groups")));
+        if has_search
+            && let Some(search) = segments.get_mut(5)
+            && search.eq_ignore_ascii_case(".search")
+        {
+            *search = ".search";
         }
     }
     let canonical = segments.join("/");
@@ -245,13 +238,19 @@ mod tests {
         for (given, want) in [
             ("/scim/v2/entra/users", "/scim/v2/entra/Users"),
             ("/SCIM/V2/entra/GROUPS/abc", "/scim/v2/entra/Groups/abc"),
-            ("/scim/v2/entra/users/.SEARCH", "/scim/v2/entra/Users/.search"),
+            (
+                "/scim/v2/entra/users/.SEARCH",
+                "/scim/v2/entra/Users/.search",
+            ),
             ("/scim/v2/entra/.Search", "/scim/v2/entra/.search"),
             (
                 "/scim/v2/entra/serviceproviderconfig",
                 "/scim/v2/entra/ServiceProviderConfig",
             ),
-            ("/scim/v2/entra/schemas/urn:x", "/scim/v2/entra/Schemas/urn:x"),
+            (
+                "/scim/v2/entra/schemas/urn:x",
+                "/scim/v2/entra/Schemas/urn:x",
+            ),
             ("/scim/v2/entra/bulk", "/scim/v2/entra/Bulk"),
             ("/scim/v2/entra/me", "/scim/v2/entra/Me"),
         ] {

@@ -1,0 +1,17 @@
+//! roster-server's integration tests: the real server on an ephemeral port, a real SQLite
+//! store in a temporary directory, real HTTP (STYLE habits 5 and 6).
+//!
+//! `common` is the shared harness; each other module covers one part of the surface. Long
+//! IdP request sequences (Entra ID, Okta) belong in modules of their own that use `common`.
+
+mod auth;
+mod bulk;
+mod common;
+mod discovery;
+mod errors;
+mod groups;
+mod isolation;
+mod lifecycle;
+mod routing;
+mod search;
+mod users;
