@@ -380,9 +380,18 @@ impl Expression {
             self.subject, scope.subject,
             "expression bound to the wrong resource"
         );
-        self.program
-            .execute(&scope.context)
-            .map_err(EvalError::from)
+        // The interpreter is a dependency: should it ever panic on some input, that must fail
+        // one user, not the SCIM write (a 5xx makes Entra retry for weeks). Nothing is shared
+        // mutably, so unwinding leaves no broken state behind.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.program.execute(&scope.context)
+        }))
+        .unwrap_or_else(|_| {
+            Err(ExecutionError::InternalError(
+                "the expression engine failed on this input".into(),
+            ))
+        })
+        .map_err(EvalError::from)
     }
 
     /// Evaluates it against a SCIM resource and returns the result as JSON: what a settings
@@ -1240,7 +1249,11 @@ fn attr<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
 /// Resolves `name.givenName` or `urn:…:User:department` (or `urn:…:User.department`) in a
 /// resource, case-insensitively.
 fn lookup_path<'a, 'v>(resource: &'a (dyn Val + 'v), path: &str) -> Option<&'a (dyn Val + 'v)> {
-    let (mut current, rest) = if path.len() > 4 && path[..4].eq_ignore_ascii_case("urn:") {
+    let is_urn = path
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+        && path.len() > 4;
+    let (mut current, rest) = if is_urn {
         // The longest key that prefixes the path and ends where a ':' or '.' follows.
         let map = resource.downcast_ref::<CelMap>()?.inner();
         let mut best: Option<(&'a (dyn Val + 'v), usize)> = None;
@@ -1410,6 +1423,8 @@ mod tests {
             ("attr(user, 'name.givenName')", &adele, json!("Adele")),
             ("attr(user, 'NAME.GIVENNAME')", &adele, json!("Adele")),
             ("attr(user, 'name.middleName')", &adele, json!("")),
+            ("attr(user, 'aéé')", &adele, json!("")),
+            ("attr(user, 'urn:nope:x')", &adele, json!("")),
             (
                 "attr(user, 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department')",
                 &adele,

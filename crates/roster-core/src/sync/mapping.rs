@@ -122,30 +122,44 @@ impl CompiledSettings {
         user: &Map<String, Value>,
     ) -> Result<MappedUser, MappingError> {
         let scope = Scope::new(Subject::User, scim_id, user);
-        let username = text(&self.username, &scope, "mapping.username", MAX_FIELD_LEN)?
-            .ok_or_else(|| error("mapping.username", "the username is empty"))?;
+        let username = text(
+            &self.username,
+            &scope,
+            "mapping.username",
+            MAX_FIELD_LEN,
+            false,
+        )?
+        .ok_or_else(|| error("mapping.username", "the username is empty"))?;
         validate_name("username", &username).map_err(|m| error("mapping.username", m))?;
         let display_name = text(
             &self.display_name,
             &scope,
             "mapping.display_name",
             MAX_FIELD_LEN,
+            true,
         )?
         .unwrap_or_else(|| username.clone());
-        let email = text(&self.email, &scope, "mapping.email", MAX_FIELD_LEN)?;
+        let email = text(&self.email, &scope, "mapping.email", MAX_FIELD_LEN, true)?;
         let first_name = text(
             &self.first_name,
             &scope,
             "mapping.first_name",
             MAX_FIELD_LEN,
+            true,
         )?;
-        let last_name = text(&self.last_name, &scope, "mapping.last_name", MAX_FIELD_LEN)?;
+        let last_name = text(
+            &self.last_name,
+            &scope,
+            "mapping.last_name",
+            MAX_FIELD_LEN,
+            true,
+        )?;
         let active = boolean(&self.active, &scope, "mapping.active")?;
         let drop = boolean(&self.drop, &scope, "mapping.drop")?;
         let mut attributes = BTreeMap::new();
         for (name, expression) in &self.attributes {
             let field = format!("mapping.attributes.{name}");
-            let value = text(expression, &scope, &field, MAX_ATTRIBUTE_VALUE_LEN)?;
+            let value = text(expression, &scope, &field, MAX_ATTRIBUTE_VALUE_LEN, true)?;
             attributes.insert(name.clone(), value);
         }
         Ok(MappedUser {
@@ -165,7 +179,7 @@ impl CompiledSettings {
     #[must_use]
     pub fn map_group(&self, scim_id: &str, group: &Map<String, Value>) -> IdpGroup {
         let scope = Scope::new(Subject::Group, scim_id, group);
-        let mapping = match text(&self.group_name, &scope, "groups.name", MAX_FIELD_LEN) {
+        let mapping = match text(&self.group_name, &scope, "groups.name", MAX_FIELD_LEN, true) {
             Ok(Some(name)) => match validate_name("group name", &name) {
                 Ok(()) if self.imports_group(&name) => GroupMapping::Imported { name },
                 Ok(()) => GroupMapping::Filtered { name },
@@ -194,16 +208,17 @@ fn error(field: &str, message: impl Into<String>) -> MappingError {
     }
 }
 
-/// A text field: `None` when empty or missing.
+/// A text field: `None` when empty, or when an attribute is missing and `missing_is_empty`.
 fn text(
     expression: &Expression,
     scope: &Scope,
     field: &str,
     max: usize,
+    missing_is_empty: bool,
 ) -> Result<Option<String>, MappingError> {
     let value = match expression.eval(scope) {
         Ok(value) => value,
-        Err(EvalError::Missing(_)) if field != "mapping.username" => return Ok(None),
+        Err(EvalError::Missing(_)) if missing_is_empty => return Ok(None),
         Err(e) => return Err(error(field, e.to_string())),
     };
     let text = match value {

@@ -1699,3 +1699,40 @@ fn summary_counts_outcomes_and_events() {
         serde_json::to_value(&want).unwrap()
     );
 }
+
+#[test]
+fn change_sets_serialize_for_previews_and_audit() {
+    let mut w = World::new(&cleanup_toml(
+        CleanupReason::Dropped,
+        CleanupAction::Anonymize,
+        true,
+    ));
+    w.idp_group("s-jira", "jira-users");
+    let created = w.sync(&w.input("s-adele", &adele(), &["s-jira"]));
+    let anonymized = w.sync(&triggered(&w, CleanupReason::Dropped));
+    let f = World::new("[mapping]\nactive = 'user.nope'\n");
+    let failed = f.preview(&f.input("s-x", &adele(), &[]));
+    for r in [&created, &anonymized, &failed] {
+        let value = serde_json::to_value(r).unwrap();
+        let back: UserResult = serde_json::from_value(value).unwrap();
+        assert_eq!(&back, r);
+    }
+    let value = serde_json::to_value(&anonymized).unwrap();
+    assert_eq!(value["outcome"], json!({"outcome": "disabled"}));
+    assert_eq!(value["user"]["op"], "update");
+    assert_eq!(
+        value["user"]["events"][0],
+        json!({"event": "cleaned_up", "reason": "dropped", "action": "anonymize"})
+    );
+    assert_eq!(
+        value["memberships"][0],
+        json!({"op": "remove", "group": "everyone", "idp_group": null, "origin": "rule"})
+    );
+    assert_eq!(
+        serde_json::to_value(&failed.outcome).unwrap(),
+        json!({"outcome": "failed", "reason": "mapping.active: missing attribute 'nope' (use has(), coalesce() or ?. for optional attributes)"})
+    );
+    let group = w.sync_idp_group("s-jira");
+    let back: GroupResult = serde_json::from_value(serde_json::to_value(&group).unwrap()).unwrap();
+    assert_eq!(back, group);
+}
