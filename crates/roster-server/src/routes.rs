@@ -34,6 +34,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::AppState;
+use crate::auth::CONNECTOR_PARAM;
 use crate::error::{Error, bare_errors, panic_response};
 use crate::scim::resources::{self, Groups, Users};
 use crate::scim::{bulk, discovery, search};
@@ -83,7 +84,7 @@ pub(crate) fn app(state: AppState) -> Router {
 fn router(state: AppState) -> Router {
     let bulk_limit = state.view().limits().bulk.max_payload_bytes;
     let body_limit = state.limits().max_body_bytes;
-    let at = |path: &str| format!("/scim/v2/{{connector}}{path}");
+    let at = |path: &str| format!("/scim/v2/{{{CONNECTOR_PARAM}}}{path}");
     Router::new()
         .route(
             &at("/Users"),
