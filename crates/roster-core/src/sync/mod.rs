@@ -45,7 +45,9 @@
 //!   that of [`UserInput::username`], if another than `linked`;
 //! - [`UserState::memberships`]: the memberships of `linked`, or, when there is none, of
 //!   `username_holder` (which may be adopted);
-//! - [`UserState::groups`]: the connector directory's groups ([`GroupIndex`]);
+//! - [`UserState::groups`]: the connector directory's groups ([`GroupIndex`]): all of them for
+//!   a preview (built once), or only those [`UserInput::group_lookups`] names on the SCIM write
+//!   path;
 //! - [`UserState::copy_source`]: when there is no `linked` user and
 //!   [`CompiledSettings::copy_from`] is set, the same-named user of that directory and its
 //!   memberships.
@@ -145,6 +147,46 @@ impl UserInput {
             _ => None,
         }
     }
+
+    /// The directory groups syncing this user can touch, for a store that builds the
+    /// [`GroupIndex`] from these rather than from every group of the directory (the SCIM write
+    /// path): the groups linked to the user's imported IdP groups, and the groups named by
+    /// them, by `always_assign` and by the copy source's memberships. (Existing memberships
+    /// need no lookup: they carry their group.)
+    #[must_use]
+    pub fn group_lookups(
+        &self,
+        settings: &CompiledSettings,
+        copy_source: Option<&CopySource<'_>>,
+    ) -> GroupLookups {
+        let mut lookups = GroupLookups::default();
+        if let IdpUser::Present { groups, .. } = &self.idp {
+            for g in groups {
+                if let GroupMapping::Imported { name } = &g.mapping {
+                    lookups.idp_ids.insert(g.scim_id.clone());
+                    lookups.names.insert(fold_name(name));
+                }
+            }
+        }
+        lookups
+            .names
+            .extend(settings.always_assign().iter().map(|n| fold_name(n)));
+        if let Some(source) = copy_source {
+            lookups
+                .names
+                .extend(source.memberships.iter().map(|m| fold_name(&m.group)));
+        }
+        lookups
+    }
+}
+
+/// Which directory groups a sync needs in its [`GroupIndex`] ([`UserInput::group_lookups`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupLookups {
+    /// Groups linked to these SCIM group ids.
+    pub idp_ids: BTreeSet<String>,
+    /// Groups with these names, folded ([`fold_name`]).
+    pub names: BTreeSet<String>,
 }
 
 /// The copy source of a new user: the same-named user of `copy.from_directory`.

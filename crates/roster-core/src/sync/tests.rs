@@ -1736,3 +1736,67 @@ fn change_sets_serialize_for_previews_and_audit() {
     let back: GroupResult = serde_json::from_value(serde_json::to_value(&group).unwrap()).unwrap();
     assert_eq!(back, group);
 }
+
+#[test]
+fn a_partial_group_index_from_the_lookups_gives_the_same_result() {
+    let mut w = World::new(
+        "[groups]\nalways_assign = ['jira-users']\n[copy]\nfrom_directory = 'internal'\n",
+    );
+    for (id, name) in [
+        ("s-sales", "Sales"),
+        ("s-eng", "Engineering"),
+        ("s-ops", "Ops"),
+    ] {
+        w.idp_group(id, name);
+        w.sync_idp_group(id);
+    }
+    w.group_in(DIR, "jira-users", None);
+    w.group_in(DIR, "unrelated", None);
+    let old = w.user_in(INTERNAL, "AdeleV@contoso.onmicrosoft.com", None);
+    w.member(&old, "confluence-users", Local);
+    w.group_in(DIR, "confluence-users", None);
+    let input = w.input("s-adele", &adele(), &["s-sales", "s-eng"]);
+    let full = w.preview(&input);
+
+    let copy_memberships = w.memberships_of(&old);
+    let source = CopySource {
+        user: w.users.iter().find(|u| u.id == old).unwrap(),
+        memberships: &copy_memberships,
+    };
+    let lookups = input.group_lookups(&w.settings, Some(&source));
+    assert_eq!(
+        lookups.names.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["confluence-users", "engineering", "jira-users", "sales"]
+    );
+    assert_eq!(lookups.idp_ids.len(), 2);
+    let needed = w.groups.iter().filter(|g| {
+        g.directory == DIR
+            && (g
+                .idp_id
+                .as_ref()
+                .is_some_and(|i| lookups.idp_ids.contains(i))
+                || lookups.names.contains(&fold_name(&g.name)))
+    });
+    let index = GroupIndex::new(needed);
+    let partial = sync_user(
+        &w.settings,
+        &input,
+        &UserState {
+            linked: None,
+            username_holder: None,
+            memberships: &[],
+            groups: &index,
+            copy_source: Some(source),
+        },
+    );
+    assert_eq!(partial, full);
+    assert_eq!(full.create_groups, [], "every group exists");
+}
+
+#[test]
+fn compiled_settings_are_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<CompiledSettings>();
+    shareable::<UserResult>();
+    shareable::<GroupIndex>();
+}
