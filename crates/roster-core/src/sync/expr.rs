@@ -73,10 +73,13 @@
 //! # Limits
 //!
 //! CEL has no loops or recursion, so evaluation time is bounded by the expression and its
-//! input. On top of that an expression is at most [`MAX_EXPRESSION_LEN`] bytes, the parser
-//! refuses nesting deeper than 96 levels, comprehensions (`map`, `filter`, `exists`, …) nest at
-//! most [`MAX_COMPREHENSION_NESTING`] deep and appear at most [`MAX_COMPREHENSIONS`] times, and
-//! regular expressions are capped in length and compiled size. Everything that can be checked
+//! input. On top of that an expression is at most [`MAX_EXPRESSION_LEN`] bytes, its tree at
+//! most [`MAX_DEPTH`] levels deep (the interpreter recurses on the caller's stack), it is parsed
+//! on a thread of its own with a large stack (the generated parser recurses deeply),
+//! comprehensions (`map`, `filter`, `exists`, …) nest at most [`MAX_COMPREHENSION_NESTING`]
+//! deep and appear at most [`MAX_COMPREHENSIONS`] times, regular expressions are capped in
+//! length and compiled size, and run-time regular expressions are compiled once per thread and
+//! pattern (a bounded cache). Everything that can be checked
 //! before running is checked at compile time, with its position: syntax, unknown functions and
 //! variables, literal regular expressions. What can only fail at run time (a type mismatch, a
 //! regular expression built from data) fails for that one user, as an error value, never a
