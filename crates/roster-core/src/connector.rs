@@ -31,8 +31,14 @@ impl Connector {
 }
 
 /// Checks a connector id: 1–63 characters of `a-z`, `0-9` and `-`, starting and ending with a
-/// letter or digit. No `_`: Okta refuses base URLs that contain one.
+/// letter or digit. No `_`: Okta refuses base URLs that contain one. `internal` is taken: a
+/// connector's directory has the connector's id, and `internal` is the built-in directory.
 pub fn validate_id(id: &str) -> Result<(), ScimError> {
+    if id == crate::directory::INTERNAL {
+        return Err(ScimError::invalid_value(format!(
+            "the connector id '{id}' is reserved for the built-in directory"
+        )));
+    }
     let ok = (1..=63).contains(&id.len())
         && id
             .bytes()
@@ -79,6 +85,7 @@ mod tests {
             ("  Okta (prod) ", "okta-prod"),
             ("Ünïcode__name", "n-code-name"),
             ("!!!", "connector"),
+            ("Internal", "internal-connector"),
         ] {
             assert_eq!(slugify(name), want);
             validate_id(&slugify(name)).unwrap();
@@ -88,7 +95,16 @@ mod tests {
 
     #[test]
     fn ids_are_checked() {
-        for bad in ["", "A", "a_b", "-a", "a-", "a b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "A",
+            "a_b",
+            "-a",
+            "a-",
+            "a b",
+            "internal",
+            &"a".repeat(64),
+        ] {
             assert!(validate_id(bad).is_err(), "{bad}");
         }
         validate_id("entra-id-2").unwrap();

@@ -5,7 +5,7 @@
 //!
 //! - the IdP view is kept as the IdP wrote it (a JSON body per resource), with the attributes
 //!   IdPs filter on held in indexed columns;
-//! - group memberships are rows: [`Update::Patch`] hands the backend a [`MemberDelta`], which
+//! - group memberships are rows: [`Update::Patch`] hands the backend a [`MemberDelta`](scim::patch::MemberDelta), which
 //!   costs O(changes) whatever the group's size, and [`Load::members`] is false whenever the
 //!   client excluded `members`, so they are never read;
 //! - filters, sorting and paging run in the backend (`ResourceQuery` carries the parsed
