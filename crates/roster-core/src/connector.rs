@@ -67,10 +67,10 @@ pub fn slugify(name: &str) -> String {
     }
     let out: String = out.trim_end_matches('-').chars().take(63).collect();
     let out = out.trim_end_matches('-').to_owned();
-    if out.is_empty() {
-        "connector".to_owned()
-    } else {
-        out
+    match out.as_str() {
+        "" => "connector".to_owned(),
+        crate::directory::INTERNAL => "internal-connector".to_owned(),
+        _ => out,
     }
 }
 
