@@ -276,10 +276,17 @@ impl IdpView {
             members,
             at: self.clock.now(),
         };
-        let stored = self
+        let no_members = kind == ResourceKind::Group && new.members.is_empty();
+        let mut stored = self
             .store
             .create_resource(ep.connector_id, kind, new)
             .await?;
+        // A store returns no member list when there was none to write; a new group's
+        // membership is known all the same, and the 201 must show what a GET will (`[]`, as
+        // in Entra's Learn example), not omit it.
+        if no_members && stored.members.is_none() {
+            stored.members = Some(Vec::new());
+        }
         Ok(Self::render(ep, kind, &stored, projection))
     }
 

@@ -629,3 +629,60 @@ impl Write for Captured {
         Ok(())
     }
 }
+
+/// Percent-encodes a query value the way Entra ID and Okta send filters: every byte outside
+/// RFC 3986's unreserved set becomes `%XX`, so a space is `%20`, a quote `%22`, `@` `%40`.
+pub(crate) fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A group's member ids, sorted; empty when it has no `members`.
+pub(crate) fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| m["value"].as_str().expect("member value").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// These ids, sorted: to compare with [`member_ids`].
+pub(crate) fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    ids.sort();
+    ids
+}
+
+/// The body without `meta`, after checking that `meta` is the server's own: this resource
+/// type, its location, RFC 3339 times and the version the `ETag` header carries.
+pub(crate) fn without_meta(r: &Reply, resource_type: &str, location: &str) -> Value {
+    let meta = &r.body["meta"];
+    assert_eq!(meta["resourceType"], resource_type, "{}", r.text);
+    assert_eq!(meta["location"], location, "{}", r.text);
+    for time in ["created", "lastModified"] {
+        let t = meta[time].as_str().unwrap_or_default();
+        assert!(
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_ok(),
+            "meta.{time} '{t}' is not RFC 3339: {}",
+            r.text
+        );
+    }
+    if r.status != 304 {
+        assert_eq!(meta["version"].as_str(), r.header("etag"), "{}", r.text);
+    }
+    let mut body = r.body.clone();
+    body.as_object_mut().expect("a resource").remove("meta");
+    body
+}

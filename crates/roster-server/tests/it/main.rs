@@ -8,6 +8,7 @@ mod auth;
 mod bulk;
 mod common;
 mod discovery;
+mod entra;
 mod errors;
 mod groups;
 mod isolation;
