@@ -13,6 +13,8 @@ mod errors;
 mod groups;
 mod isolation;
 mod lifecycle;
+mod okta;
 mod routing;
 mod search;
 mod users;
+mod validator;
