@@ -26,13 +26,13 @@ fn empty_list() -> Value {
            "startIndex": 1, "itemsPerPage": 0})
 }
 
-/// `GET /Users?filter=…` with the filter percent-encoded as Entra sends it.
+/// `GET /{endpoint}?{extra}filter=…`, the filter percent-encoded as Entra sends it.
 async fn lookup(c: &Conn, endpoint: &str, filter: &str, extra: &str) -> Reply {
     c.get(&format!("/{endpoint}?{extra}filter={}", enc(filter)))
         .await
 }
 
-/// Asserts a lookup found exactly `want` (as a GET returns it), and returns it.
+/// Asserts a lookup found exactly `want`, as GET returns it.
 fn found_one(r: &Reply, want: &Value) {
     let list = r.resources();
     assert_eq!(list.len(), 1, "{}", r.text);
@@ -69,7 +69,7 @@ async fn patch_user(c: &Conn, id: &str, ops: Value) -> Value {
     got.body
 }
 
-/// A group PATCH as Entra sends it: 204, no body, a new `ETag`.
+/// A group PATCH as Entra sends it: 204, no body, and the `ETag` of the version GET then shows.
 async fn patch_group(c: &Conn, id: &str, ops: Value) {
     let path = format!("/Groups/{id}");
     let r = c.patch_ops(&path, ops.clone()).await;
@@ -316,10 +316,32 @@ async fn default_job_patches_one_capitalised_op_per_attribute() {
     assert_ne!(after["meta"]["version"], before.body["meta"]["version"]);
     assert_eq!(after["meta"]["created"], before.body["meta"]["created"]);
 
-    // The next cycle matches on the new externalId and sees what it wrote.
+    // The next cycle matches on the new externalId and sees what it wrote; the old work
+    // e-mail no longer matches, the new one does (e-mail values compare case-insensitively).
     found_one(
         &lookup(&c, "Users", "externalId eq \"Eqpj\"", "").await,
         &after,
+    );
+    found_one(
+        &lookup(
+            &c,
+            "Users",
+            "emails[type eq \"work\"].value eq \"testbcwqnm@TEST.microsoft.com\"",
+            "",
+        )
+        .await,
+        &after,
+    );
+    assert_eq!(
+        lookup(
+            &c,
+            "Users",
+            "emails[type eq \"work\"].value eq \"AdeleV@contoso.com\"",
+            ""
+        )
+        .await
+        .body,
+        empty_list()
     );
     assert_eq!(
         lookup(&c, "Users", "externalId eq \"AdeleV\"", "")
@@ -1502,5 +1524,63 @@ async fn parallel_requests_neither_duplicate_nor_lose_anything() {
     assert_eq!(
         u["meta"]["version"], "W/\"7\"",
         "six writes after the create"
+    );
+}
+
+#[tokio::test]
+async fn a_case_only_rename_is_not_a_conflict_with_itself() {
+    let server = TestServer::start().await;
+    let c = server.connector("entra").await;
+    let id = create(&c, &adele()).await;
+    let g = c.create_group("Sales", &[&id]).await;
+
+    // A UPN whose case changes in Entra is re-sent as a userName replace; the user holds
+    // that name, so there is nothing to conflict with.
+    let after = patch_user(
+        &c,
+        &id,
+        json!([{"op": "Replace", "path": "userName", "value": "adelev@contoso.onmicrosoft.com"}]),
+    )
+    .await;
+    assert_eq!(after["userName"], "adelev@contoso.onmicrosoft.com");
+    let after = patch_user(
+        &c,
+        &id,
+        json!([{"op": "replace", "value": {"userName": "ADELEV@contoso.onmicrosoft.com"}}]),
+    )
+    .await;
+    assert_eq!(
+        after["userName"], "ADELEV@contoso.onmicrosoft.com",
+        "stored as sent"
+    );
+    found_one(
+        &lookup(
+            &c,
+            "Users",
+            "userName eq \"AdeleV@contoso.onmicrosoft.com\"",
+            "",
+        )
+        .await,
+        &after,
+    );
+
+    // The same for a group's displayName.
+    patch_group(
+        &c,
+        &g,
+        json!([{"op": "Replace", "path": "displayName", "value": "SALES"}]),
+    )
+    .await;
+    let got = read(&c, &format!("/Groups/{g}?excludedAttributes=members")).await;
+    assert_eq!(got.body["displayName"], "SALES");
+    found_one(
+        &lookup(
+            &c,
+            "Groups",
+            "displayName eq \"sales\"",
+            "excludedAttributes=members&",
+        )
+        .await,
+        &got.body,
     );
 }

@@ -444,6 +444,11 @@ async fn group_reads_filters_and_creates() {
     )
     .await;
     assert!(r.resources().is_empty());
+    // The unfiltered listing, excluding members.
+    let r = c.get("/Groups?excludedAttributes=members").await;
+    let all = r.resources();
+    assert_eq!(all.len(), 2, "{}", r.text);
+    assert!(all.iter().all(|g| g.get("members").is_none()), "{}", r.text);
 
     // "Create a duplicate Group".
     c.post(
