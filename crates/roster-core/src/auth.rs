@@ -40,7 +40,11 @@ impl Authenticator {
 
     /// Checks an `Authorization` header for `connector_id`: 401 unless it carries a token of
     /// this connector that has not expired, and the connector exists and is enabled.
-    pub async fn authenticate(&self, connector_id: &str, authorization: Option<&str>) -> Result<(), ScimError> {
+    pub async fn authenticate(
+        &self,
+        connector_id: &str,
+        authorization: Option<&str>,
+    ) -> Result<(), ScimError> {
         let presented = authorization
             .and_then(|h| {
                 let (scheme, rest) = h.trim().split_once(' ')?;
@@ -48,7 +52,12 @@ impl Authenticator {
             })
             .ok_or_else(denied)?;
         let (token_id, secret) = token::parse(presented).ok_or_else(denied)?;
-        let record = self.store.token(token_id).await.map_err(ScimError::from)?.ok_or_else(denied)?;
+        let record = self
+            .store
+            .token(token_id)
+            .await
+            .map_err(ScimError::from)?
+            .ok_or_else(denied)?;
         let now = self.clock.now();
         // The hash comparison runs before anything that depends on the record's other fields.
         let valid = token::verify(&record, secret);
@@ -71,7 +80,10 @@ impl Authenticator {
     async fn touch(&self, token_id: &str, now: OffsetDateTime) {
         {
             let mut touched = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
-            if touched.get(token_id).is_some_and(|t| now - *t < TOUCH_EVERY) {
+            if touched
+                .get(token_id)
+                .is_some_and(|t| now - *t < TOUCH_EVERY)
+            {
                 return;
             }
             touched.insert(token_id.to_owned(), now);

@@ -19,8 +19,8 @@
 //!   Entra ID requires; a filter that is not a conjunction of `eq` terms is `noTarget`.
 //! - `remove` of something absent is a no-op (idempotent, as IdPs retry); `remove` without a
 //!   path is `noTarget`; removing a required attribute is `invalidValue`.
-//! - `null`, and for complex attributes `""` or `{"value":""}`, as an `add`/`replace` value
-//!   removes the attribute (RFC 7644 §3.5.2.3; Entra's manager removal).
+//! - `null`, `""` and `{"value":""}` as an `add`/`replace` value remove the attribute
+//!   (RFC 7644 §3.5.2.3; Entra's manager removal, the gallery kit's null-update test).
 //! - Setting `primary` to true on one value sets it to false on the others.
 //! - `readOnly` attributes may only be "written" with their current value (a no-op: Okta sends
 //!   the group's `id` in a rename); `immutable` ones only while they have no value; writing a
@@ -135,7 +135,9 @@ fn apply_op(
         }
         (_, Some(v)) => Some(v),
     };
-    let clearing = value.is_some_and(|v| v.is_null() || (v.is_object() && is_clearing(v)));
+    // `null`, `""` and `{"value": ""}` all mean "no value": RFC 7644 §3.5.2.3, and Entra's
+    // manager removal. (An empty array is handled where arrays are: it empties the attribute.)
+    let clearing = value.is_some_and(|v| !v.is_array() && is_clearing(v));
     let kind = if clearing { OpKind::Remove } else { kind };
     let value = if clearing { None } else { value };
 

@@ -904,3 +904,19 @@ mod props {
         }
     }
 }
+
+#[test]
+fn empty_strings_and_nulls_clear_attributes() {
+    // The gallery kit's null-update test sends "" and then null for optional attributes.
+    let u = run_user(ops(json!([
+        {"op": "replace", "path": "displayName", "value": ""},
+        {"op": "replace", "path": "name.givenName", "value": null},
+        {"op": "replace", "value": {"title": "", "name.familyName": ""}}
+    ])));
+    assert!(u.get("displayName").is_none());
+    assert!(u.get("title").is_none());
+    assert!(
+        u.get("name").is_none(),
+        "a complex attribute left empty is removed"
+    );
+}
