@@ -1,0 +1,176 @@
+//! The command line (clap).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Roster: a SCIM 2.0 user-sync server.
+///
+/// Identity providers (Microsoft Entra ID, Okta, …) provision users and groups into Roster's
+/// connectors over SCIM 2.0. Create a connector, give its SCIM base URL and token to the IdP,
+/// and run `roster serve`.
+///
+/// Exit codes: 0 success, 1 failure (the message says why), 2 invalid command line.
+#[derive(Debug, Parser)]
+#[command(name = "roster", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes. Each is also read from the configuration file and from a
+/// `ROSTER_*` environment variable; the flag wins over the variable, which wins over the file.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Database URL [default: sqlite://roster.db]
+    #[arg(
+        long = "database",
+        global = true,
+        env = "ROSTER_DATABASE_URL",
+        value_name = "URL"
+    )]
+    pub(crate) database_url: Option<String>,
+
+    /// Configuration file (TOML)
+    #[arg(long, global = true, env = "ROSTER_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// The URL IdPs reach Roster at; SCIM base URLs are {public-url}/scim/v2/{connector}
+    /// [default: http://{listen}]
+    #[arg(long, global = true, env = "ROSTER_PUBLIC_URL", value_name = "URL")]
+    pub(crate) public_url: Option<String>,
+
+    /// Log format
+    #[arg(long, global = true, env = "ROSTER_LOG_FORMAT", value_name = "FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the server
+    Serve(ServeArgs),
+    /// Manage connectors and their tokens
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "ROSTER_LISTEN", value_name = "ADDR")]
+    pub(crate) listen: Option<SocketAddr>,
+
+    /// TLS certificate chain (PEM); with --tls-key, Roster serves HTTPS itself
+    #[arg(
+        long,
+        env = "ROSTER_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM)
+    #[arg(
+        long,
+        env = "ROSTER_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConnectorCommand {
+    /// Create a connector; prints its SCIM base URL and a bearer token (shown only once)
+    Create {
+        /// A name for people ("Entra ID")
+        name: String,
+        /// The id in the URL [default: made from the name]
+        #[arg(long)]
+        id: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List connectors
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a connector
+    Show {
+        /// The connector's id
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a connector
+    Enable {
+        /// The connector's id
+        id: String,
+    },
+    /// Disable a connector: its tokens stop working until it is enabled again
+    Disable {
+        /// The connector's id
+        id: String,
+    },
+    /// Delete a connector with its tokens and everything its IdP provisioned
+    Delete {
+        /// The connector's id
+        id: String,
+    },
+    /// Manage a connector's bearer tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Add a token (shown only once); the others stay valid, so tokens rotate without downtime
+    Add {
+        /// The connector's id
+        connector: String,
+        /// A note saying what the token is for
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Expire the token after this many days
+        #[arg(long, value_name = "DAYS", conflicts_with = "expires_at")]
+        expires_in_days: Option<u32>,
+        /// Expire the token at this time (RFC 3339)
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a connector's tokens (never their secrets)
+    List {
+        /// The connector's id
+        connector: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token at once
+    Revoke {
+        /// The connector's id
+        connector: String,
+        /// The token's id (from `token list`)
+        token_id: String,
+    },
+}

@@ -1,0 +1,187 @@
+//! Configuration, layered: defaults < TOML file < `ROSTER_*` environment < flags.
+//!
+//! clap reads each flag's environment variable itself, so the figment here only has to put
+//! the file under what clap collected.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{Global, LogFormat, ServeArgs};
+
+/// Everything the binary can be configured with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    /// `sqlite://roster.db` by default.
+    pub(crate) database_url: String,
+    /// Where IdPs reach Roster; `http://{listen}` when unset.
+    pub(crate) public_url: Option<String>,
+    /// The address `serve` listens on.
+    pub(crate) listen: SocketAddr,
+    /// TLS certificate chain (PEM).
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Log format.
+    pub(crate) log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://roster.db".into(),
+            public_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// What the command line set, as a partial config (unset options are absent).
+#[derive(Debug, Default, Serialize)]
+struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the configuration for a command.
+    pub(crate) fn load(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Self> {
+        let overrides = Overrides {
+            database_url: global.database_url.clone(),
+            public_url: global.public_url.clone(),
+            listen: serve.and_then(|s| s.listen),
+            tls_cert: serve.and_then(|s| s.tls_cert.clone()),
+            tls_key: serve.and_then(|s| s.tls_key.clone()),
+            log_format: global.log_format,
+        };
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &global.config {
+            anyhow::ensure!(
+                path.exists(),
+                "configuration file {} does not exist",
+                path.display()
+            );
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .context("invalid configuration")?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.public_url {
+            anyhow::ensure!(
+                url.starts_with("https://") || url.starts_with("http://"),
+                "public URL '{url}' must start with https:// or http://"
+            );
+        }
+        anyhow::ensure!(
+            self.tls_cert.is_some() == self.tls_key.is_some(),
+            "TLS needs both a certificate and a key"
+        );
+        for path in [&self.tls_cert, &self.tls_key].into_iter().flatten() {
+            anyhow::ensure!(
+                Path::new(path).exists(),
+                "TLS file {} does not exist",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The public URL, without a trailing slash.
+    pub(crate) fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", self.listen)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn load(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = crate::cli::Cli::try_parse_from(args)?;
+        let serve = match &cli.command {
+            crate::cli::Command::Serve(s) => Some(s),
+            crate::cli::Command::Connector(_) => None,
+        };
+        Config::load(&cli.global, serve)
+    }
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roster.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"sqlite:///var/lib/roster/roster.db\"\nlisten = \"0.0.0.0:9000\"\npublic_url = \"https://scim.example.com/\"\n",
+        )
+        .unwrap();
+        let c = load(&["roster", "serve"]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+
+        let f = file.to_str().unwrap();
+        let c = load(&["roster", "--config", f, "serve"]).unwrap();
+        assert_eq!(c.database_url, "sqlite:///var/lib/roster/roster.db");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.public_url(), "https://scim.example.com");
+
+        let c = load(&[
+            "roster",
+            "--config",
+            f,
+            "serve",
+            "--listen",
+            "127.0.0.1:7000",
+            "--database",
+            "sqlite://x.db",
+        ])
+        .unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        assert_eq!(c.database_url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn bad_files_and_values_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "listn = \"x\"\n").unwrap();
+        let e = load(&["roster", "--config", file.to_str().unwrap(), "serve"]).unwrap_err();
+        assert!(format!("{e:#}").contains("listn"), "{e:#}");
+        assert!(load(&["roster", "--config", "/nonexistent/roster.toml", "serve"]).is_err());
+        assert!(load(&["roster", "--public-url", "ftp://x", "serve"]).is_err());
+    }
+}

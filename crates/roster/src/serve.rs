@@ -1,0 +1,111 @@
+//! `roster serve`: the HTTP(S) server with graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use roster_core::idp_view::Limits;
+use roster_core::{Authenticator, IdpView, Store, SystemClock, UuidIds};
+use roster_server::{AppState, HttpLimits};
+
+use crate::config::Config;
+
+/// How long requests in flight may take to finish after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(20);
+
+/// Runs the server until SIGTERM or ctrl-c.
+pub(crate) async fn run(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let clock = Arc::new(SystemClock);
+    let idp = IdpView::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(UuidIds),
+        Limits::default(),
+    );
+    let auth = Arc::new(Authenticator::new(store.clone(), clock));
+    let public_url = config.public_url();
+    let state = AppState::new(idp, auth, public_url.clone(), HttpLimits::default());
+
+    let connectors = store
+        .connectors()
+        .await
+        .context("could not read connectors")?;
+    if connectors.is_empty() {
+        tracing::warn!("no connectors yet: create one with `roster connector create NAME`");
+    }
+    if public_url.starts_with("http://") {
+        tracing::warn!(
+            public_url,
+            "serving plain HTTP: Entra ID only provisions over HTTPS (use --tls-cert/--tls-key or a TLS proxy)"
+        );
+    }
+
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "could not load TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            let handle = axum_server::Handle::new();
+            let shutdown = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                shutdown.graceful_shutdown(Some(GRACE));
+            });
+            let listener = std::net::TcpListener::bind(config.listen)
+                .with_context(|| format!("could not listen on {}", config.listen))?;
+            let addr = listener.local_addr()?;
+            announce(addr, "https", &public_url);
+            axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle)
+                .serve(roster_server::app(state).into_make_service())
+                .await
+                .context("server failed")?;
+        }
+        _ => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("could not listen on {}", config.listen))?;
+            let addr = listener.local_addr()?;
+            announce(addr, "http", &public_url);
+            roster_server::serve(listener, state, shutdown_signal())
+                .await
+                .context("server failed")?;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// One line that says where the server is, also on stdout so scripts can read the port.
+fn announce(addr: std::net::SocketAddr, scheme: &str, public_url: &str) {
+    println!("roster listening on {scheme}://{addr}");
+    tracing::info!(%addr, public_url, "listening; SCIM base URLs are {public_url}/scim/v2/<connector>");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

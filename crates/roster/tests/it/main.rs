@@ -1,0 +1,70 @@
+//! The `roster` binary, driven as a user drives it: commands on a fresh database, `serve`
+//! on an ephemeral port, TLS, and graceful shutdown.
+
+mod cli;
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fresh database in a temp dir, and a way to run `roster` on it.
+pub(crate) struct Env {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub(crate) fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub(crate) fn database_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("roster.db").display())
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A `roster` command with this database and no `ROSTER_*` variables from outside.
+    pub(crate) fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_roster"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ROSTER_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("ROSTER_DATABASE_URL", self.database_url())
+            .env("ROSTER_PUBLIC_URL", "https://scim.example.com")
+            .env("RUST_LOG", "warn")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// Runs `roster ARGS` and returns its output.
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run roster")
+    }
+
+    /// Runs `roster ARGS`, asserts success, returns stdout.
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "roster {args:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs `roster ARGS --json`-style commands and parses stdout.
+    pub(crate) fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).expect("JSON on stdout")
+    }
+}
+
+pub(crate) fn exists(p: &Path) -> bool {
+    p.exists()
+}

@@ -1,0 +1,186 @@
+//! `roster serve`: the quick start, end to end, over HTTP and HTTPS.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::Env;
+
+/// A running `roster serve`, stopped with SIGTERM when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(env: &Env, extra: &[&str]) -> Self {
+        let mut child = env
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn roster serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("roster listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        Self { child, url }
+    }
+
+    /// Sends SIGTERM and waits: the exit status of a graceful stop.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let status = self.child.wait().expect("wait");
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn quick_start_serves_entra_test_connection_and_stops_gracefully() {
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    // The CLI works on the same database while the server runs.
+    let created = env.json(&["connector", "create", "Entra ID", "--json"]);
+    let token = created["token"].as_str().unwrap();
+    let base = format!("{}/scim/v2/entra-id", server.url);
+    let http = client();
+
+    // Entra's Test Connection: a lookup by a random GUID answers 200 with an empty list.
+    let r = http
+        .get(format!(
+            "{base}/Users?filter=userName+eq+%227b3e0d44-5f2b-4c4e-9a51-0f1f4a2c9e11%22"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/scim+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["totalResults"], 0);
+    assert_eq!(body["Resources"], serde_json::json!([]));
+
+    // Without the token: 401.
+    let r = http.get(format!("{base}/Users")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // A user created over SCIM is seen by the next request.
+    let r = http
+        .post(format!("{base}/Users"))
+        .bearer_auth(token)
+        .header("content-type", "application/scim+json")
+        .body(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"adele@contoso.com","active":true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let user: Value = r.json().await.unwrap();
+    assert!(
+        user["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://scim.example.com/scim/v2/entra-id/Users/")
+    );
+
+    // A disabled connector's token stops working at once.
+    env.ok(&["connector", "disable", "entra-id"]);
+    let r = http
+        .get(format!("{base}/Users"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    assert!(server.stop().success(), "SIGTERM stops the server cleanly");
+}
+
+#[tokio::test]
+async fn serves_https_with_the_given_certificate() {
+    let env = Env::new();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(env.path("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(env.path("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let cert_path = env.path("cert.pem");
+    let key_path = env.path("key.pem");
+    let server = Server::start(
+        &env,
+        &[
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let created = env.json(&["connector", "create", "Entra ID", "--json"]);
+    let token = created["token"].as_str().unwrap();
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let port = server.url.rsplit(':').next().unwrap();
+    let r = http
+        .get(format!(
+            "https://localhost:{port}/scim/v2/entra-id/ServiceProviderConfig"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["patch"]["supported"], true);
+    assert!(server.stop().success());
+}
+
+#[test]
+fn missing_tls_files_are_reported_before_listening() {
+    let env = Env::new();
+    let out = env.run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "/nonexistent.pem",
+        "--tls-key",
+        "/nonexistent.key",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
