@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use roster_core::Store;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, WriterCounts};
 
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -56,10 +56,10 @@ pub enum OpenError {
 pub async fn open(database_url: &str) -> Result<Arc<dyn Store>, OpenError> {
     let url = database_url.trim();
     let scheme = url.split_once(':').map_or("", |(s, _)| s);
-    if scheme.eq_ignore_ascii_case("sqlite") {
+    if scheme == "sqlite" {
         let store = SqliteStore::open_url(url).await?;
         Ok(Arc::new(store))
-    } else if scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql") {
+    } else if scheme == "postgres" || scheme == "postgresql" {
         Err(OpenError::Unsupported(
             "PostgreSQL is not supported yet: use a sqlite:// URL".to_owned(),
         ))

@@ -9,13 +9,13 @@
 //! - The default order is creation order, the same whatever the page size (Okta relies on it).
 
 use roster_core::StoreError;
-use roster_core::store::{ResourceKind, ResourcePage, ResourceQuery, StoredResource};
+use roster_core::store::{Load, ResourceKind, ResourcePage, ResourceQuery, StoredResource};
 use scim::query::Paging;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::backend;
 use super::filter::{Sql, order_by, where_clause};
-use super::resources::{COLUMNS, fill, resource_row, table};
+use super::resources::{COLUMNS, linked_column, resource_row, table};
 use crate::cursor::{self, Position};
 
 /// The parts of one list query.
@@ -23,6 +23,7 @@ struct Plan<'q> {
     connector_id: &'q str,
     kind: ResourceKind,
     filter: Option<Sql>,
+    load: Load,
 }
 
 /// A keyset bound on the creation sequence.
@@ -68,7 +69,9 @@ impl Plan<'_> {
     ) -> Result<Vec<(i64, StoredResource)>, StoreError> {
         let mut qb = self.select("SELECT ", keyset, order, limit, offset);
         let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
-        rows.iter().map(resource_row).collect()
+        rows.iter()
+            .map(|row| resource_row(row, self.kind, self.load))
+            .collect()
     }
 
     /// The page query; `prefix` is `SELECT ` (or `EXPLAIN QUERY PLAN SELECT ` in tests).
@@ -82,6 +85,9 @@ impl Plan<'_> {
     ) -> QueryBuilder<Sqlite> {
         let mut qb = QueryBuilder::<Sqlite>::new(prefix);
         qb.push(COLUMNS);
+        if let Some(linked) = linked_column(self.kind, self.load) {
+            qb.push(linked);
+        }
         qb.push(" FROM ");
         qb.push(table(self.kind));
         qb.push(" AS r");
@@ -123,10 +129,11 @@ pub(super) async fn query(
             .as_ref()
             .map(|f| where_clause(f, kind, connector_id))
             .transpose()?,
+        load: query.load,
     };
     let descending = query.descending && query.sort_by.is_some();
     let order = order_by(query.sort_by.as_ref(), descending, kind)?;
-    let mut page = match &query.paging {
+    let page = match &query.paging {
         Paging::Index { start_index, count } => {
             let offset = start_index.saturating_sub(1);
             let items = if *count > 0 {
@@ -150,7 +157,6 @@ pub(super) async fn query(
             cursor_page(pool, &plan, query, &order, cursor.as_deref(), *count).await?
         }
     };
-    fill(pool, connector_id, kind, query.load, &mut page.items).await?;
     Ok(page)
 }
 
@@ -255,11 +261,21 @@ mod tests {
 
     /// The query plan of a first page, one step per line.
     async fn plan_of(store: &SqliteStore, kind: ResourceKind, filter: Option<&str>) -> String {
+        plan_loading(store, kind, filter, Load::default()).await
+    }
+
+    async fn plan_loading(
+        store: &SqliteStore,
+        kind: ResourceKind,
+        filter: Option<&str>,
+        load: Load,
+    ) -> String {
         let filter = filter.map(|t| scim::filter::parse(t).unwrap());
         let plan = Plan {
             connector_id: "c",
             kind,
             filter: filter.as_ref().map(|f| where_clause(f, kind, "c").unwrap()),
+            load,
         };
         let order = order_by(None, false, kind).unwrap();
         let mut qb = plan.select("EXPLAIN QUERY PLAN SELECT ", None, &order, 100, 0);
@@ -314,5 +330,27 @@ mod tests {
         let plan = plan_of(&store, ResourceKind::User, None).await;
         assert!(plan.contains("scim_users_by_connector"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn members_and_groups_load_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("plan.db")).await.unwrap();
+        let load = Load {
+            members: true,
+            groups: true,
+        };
+        let plan = plan_loading(&store, ResourceKind::User, Some("userName eq \"x\""), load).await;
+        assert!(
+            plan.contains(
+                "scim_memberships_member (connector_id=? AND member_id=? AND member_type=?)"
+            ),
+            "{plan}"
+        );
+        let plan = plan_loading(&store, ResourceKind::Group, Some("id eq \"x\""), load).await;
+        assert!(
+            plan.contains("PRIMARY KEY (connector_id=? AND group_id=?)"),
+            "{plan}"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! - Reads run on a small pool of read-only connections (WAL lets them run beside the writer).
 //! - Writes go through one writer task with one connection that commits concurrent jobs
-//!   together ([`writer`]); `PATCH` runs its read-modify-write inside its job.
-//! - Filters, sorting and paging compile to SQL ([`filter`], `list`), using indexed columns
+//!   together (`writer`); `PATCH` runs its read-modify-write inside its job.
+//! - Filters, sorting and paging compile to SQL (`filter`, `list`), using indexed columns
 //!   for what IdPs filter on; group memberships are rows (see the migration).
 //! - The connection settings are here and nowhere else: WAL, `synchronous=NORMAL` (a commit
 //!   survives a process crash; an OS crash may lose the last commits, never corrupt the file),
@@ -11,14 +11,14 @@
 //!   page cache, and the `scim_ci` collation the filter compiler relies on.
 //!
 //! Layout: `connectors` (connectors and tokens), `resources` (the IdP view's rows and writes),
-//! `list` (queries and cursors), [`filter`] (SCIM filter → SQL), [`writer`] (group commit),
+//! `list` (queries and cursors), `filter` (SCIM filter → SQL), `writer` (group commit),
 //! `migrations/` (embedded, applied on open).
 
 mod connectors;
-pub mod filter;
+mod filter;
 mod list;
 mod resources;
-pub mod writer;
+mod writer;
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -39,7 +39,8 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, SqlSafeStr};
 use time::OffsetDateTime;
 
-use self::writer::{Writer, WriterCounts};
+use self::writer::Writer;
+pub use self::writer::WriterCounts;
 use crate::OpenError;
 
 /// Read connections. Each SQLite query takes tens of microseconds, so a few connections keep
@@ -113,9 +114,14 @@ impl SqliteStore {
             .run(&mut conn)
             .await
             .map_err(|e| OpenError::Migrate(Box::new(e)))?;
+        // Readers cannot write by accident, and leave `PRAGMA optimize` to the writer.
+        let readers = options
+            .clone()
+            .pragma("query_only", "ON")
+            .optimize_on_close(false, None);
         let pool = SqlitePoolOptions::new()
             .max_connections(READERS)
-            .connect_with(options.pragma("query_only", "ON"))
+            .connect_with(readers)
             .await
             .map_err(|e| OpenError::Connect(Box::new(e)))?;
         Ok(Self {

@@ -2,14 +2,14 @@
 //! delete them (each runs inside the writer's transaction, in its own savepoint).
 //!
 //! Group memberships are rows, and every membership change costs O(changes): a PATCH of a
-//! group applies its [`MemberDelta`] row by row and never reads the member list; only a
-//! replacement of the whole list (PUT with `members`, PATCH `replace members`) reads it, to
-//! write the difference. Members must exist in the connector (as a user or a group, which
+//! group applies its [`MemberDelta`] to the rows it names, with one set-based statement per
+//! kind of change, and never reads the member list; only a replacement of the whole list
+//! (PUT with `members`, PATCH `replace members`) reads it, to write the difference. Members must exist in the connector (as a user or a group, which
 //! gives their `type`); otherwise the whole job fails with `UnknownMembers` and is rolled
 //! back, body changes included. Uniqueness (`userName`, group `displayName`, both
 //! case-insensitive) is the unique indexes' job: the constraint error becomes `Conflict`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::panic::AssertUnwindSafe;
 
 use roster_core::StoreError;
@@ -18,10 +18,10 @@ use roster_core::store::{
 };
 use scim::ScimError;
 use scim::patch::{Member, MemberDelta};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
 use super::{backend, from_ms, to_ms};
@@ -45,24 +45,78 @@ pub(super) fn table(kind: ResourceKind) -> &'static str {
     }
 }
 
-/// The columns [`resource_row`] reads, in order.
+/// The columns [`resource_row`] reads, in order; [`linked_column`] may add one.
 pub(super) const COLUMNS: &str = "r.seq, r.id, r.version, r.created_ms, r.modified_ms, r.body";
 
-/// A resource row: its sequence number and the resource (members and groups not loaded).
-pub(super) fn resource_row(row: &SqliteRow) -> Result<(i64, StoredResource), StoreError> {
+/// The extra column that brings a group's members or a user's groups along with the row, as
+/// a JSON array of arrays: loading them costs no second query (and none at all when the
+/// client excluded them).
+pub(super) fn linked_column(kind: ResourceKind, load: Load) -> Option<&'static str> {
+    match kind {
+        ResourceKind::Group if load.members => Some(
+            ", (SELECT json_group_array(json_array(m.member_id, m.member_type, m.display) \
+             ORDER BY m.member_id) FROM scim_memberships AS m \
+             WHERE m.connector_id = r.connector_id AND m.group_id = r.id)",
+        ),
+        ResourceKind::User if load.groups => Some(
+            ", (SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.seq) \
+             FROM scim_memberships AS m JOIN scim_groups AS g \
+             ON g.connector_id = m.connector_id AND g.id = m.group_id \
+             WHERE m.connector_id = r.connector_id AND m.member_id = r.id \
+             AND m.member_type = 'User')",
+        ),
+        ResourceKind::Group | ResourceKind::User => None,
+    }
+}
+
+/// A resource row (with the [`linked_column`] for `load`, if any): its sequence number and
+/// the resource.
+pub(super) fn resource_row(
+    row: &SqliteRow,
+    kind: ResourceKind,
+    load: Load,
+) -> Result<(i64, StoredResource), StoreError> {
     let body: String = row.try_get(5).map_err(backend)?;
-    Ok((
-        row.try_get(0).map_err(backend)?,
-        StoredResource {
-            id: row.try_get(1).map_err(backend)?,
-            version: row.try_get(2).map_err(backend)?,
-            created: from_ms(row.try_get(3).map_err(backend)?)?,
-            last_modified: from_ms(row.try_get(4).map_err(backend)?)?,
-            body: serde_json::from_str(&body).map_err(StoreError::backend)?,
-            members: None,
-            groups: None,
-        },
-    ))
+    let mut resource = StoredResource {
+        id: row.try_get(1).map_err(backend)?,
+        version: row.try_get(2).map_err(backend)?,
+        created: from_ms(row.try_get(3).map_err(backend)?)?,
+        last_modified: from_ms(row.try_get(4).map_err(backend)?)?,
+        body: serde_json::from_str(&body).map_err(StoreError::backend)?,
+        members: None,
+        groups: None,
+    };
+    if linked_column(kind, load).is_some() {
+        let text: String = row.try_get(6).map_err(backend)?;
+        let linked: Vec<Vec<Value>> = serde_json::from_str(&text).map_err(StoreError::backend)?;
+        let text_at = |l: &[Value], i: usize| l.get(i).and_then(Value::as_str).map(str::to_owned);
+        match kind {
+            ResourceKind::Group => {
+                resource.members = Some(
+                    linked
+                        .iter()
+                        .map(|l| Member {
+                            value: text_at(l, 0).unwrap_or_default(),
+                            kind: text_at(l, 1),
+                            display: text_at(l, 2),
+                        })
+                        .collect(),
+                );
+            }
+            ResourceKind::User => {
+                resource.groups = Some(
+                    linked
+                        .iter()
+                        .map(|l| GroupRef {
+                            id: text_at(l, 0).unwrap_or_default(),
+                            display: text_at(l, 1).unwrap_or_default(),
+                        })
+                        .collect(),
+                );
+            }
+        }
+    }
+    Ok((row.try_get(0).map_err(backend)?, resource))
 }
 
 pub(super) async fn get(
@@ -72,103 +126,20 @@ pub(super) async fn get(
     id: &str,
     load: Load,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let row = sqlx::query(kind_sql!(
-        kind,
-        "SELECT r.seq, r.id, r.version, r.created_ms, r.modified_ms, r.body FROM ",
-        " AS r WHERE r.connector_id = ? AND r.id = ?"
-    ))
-    .bind(connector_id)
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-    .map_err(backend)?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let mut items = [resource_row(&row)?.1];
-    fill(pool, connector_id, kind, load, &mut items).await?;
-    let [resource] = items;
-    Ok(Some(resource))
-}
-
-/// A membership as `fill` reads it: (member or group id, type or display name, display).
-type Linked = (String, Option<String>, Option<String>);
-
-/// Loads what `load` asks for into a page of resources: one query for the whole page.
-pub(super) async fn fill(
-    pool: &SqlitePool,
-    connector_id: &str,
-    kind: ResourceKind,
-    load: Load,
-    items: &mut [StoredResource],
-) -> Result<(), StoreError> {
-    if items.is_empty() {
-        return Ok(());
+    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT ");
+    qb.push(COLUMNS);
+    if let Some(linked) = linked_column(kind, load) {
+        qb.push(linked);
     }
-    let (head, tail) = match kind {
-        ResourceKind::Group if load.members => (
-            "SELECT m.group_id, m.member_id, m.member_type, m.display FROM scim_memberships AS m \
-             WHERE m.connector_id = ",
-            ") ORDER BY m.group_id, m.member_id",
-        ),
-        ResourceKind::User if load.groups => (
-            "SELECT m.member_id, g.id, g.display_name, NULL FROM scim_memberships AS m \
-             JOIN scim_groups AS g ON g.connector_id = m.connector_id AND g.id = m.group_id \
-             WHERE m.member_type = 'User' AND m.connector_id = ",
-            ") ORDER BY g.seq",
-        ),
-        _ => return Ok(()),
-    };
-    let mut qb = QueryBuilder::<Sqlite>::new(head);
+    qb.push(" FROM ");
+    qb.push(table(kind));
+    qb.push(" AS r WHERE r.connector_id = ");
     qb.push_bind(connector_id.to_owned());
-    qb.push(if kind == ResourceKind::Group {
-        " AND m.group_id IN ("
-    } else {
-        " AND m.member_id IN ("
-    });
-    {
-        let mut list = qb.separated(", ");
-        for item in items.iter() {
-            list.push_bind(item.id.clone());
-        }
-    }
-    qb.push(tail);
-    let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
-    let mut by_owner: HashMap<String, Vec<Linked>> = HashMap::new();
-    for row in &rows {
-        let owner: String = row.try_get(0).map_err(backend)?;
-        by_owner.entry(owner).or_default().push((
-            row.try_get(1).map_err(backend)?,
-            row.try_get(2).map_err(backend)?,
-            row.try_get(3).map_err(backend)?,
-        ));
-    }
-    for item in items.iter_mut() {
-        let found = by_owner.remove(&item.id).unwrap_or_default();
-        if kind == ResourceKind::Group {
-            item.members = Some(
-                found
-                    .into_iter()
-                    .map(|(value, kind, display)| Member {
-                        value,
-                        display,
-                        kind,
-                    })
-                    .collect(),
-            );
-        } else {
-            item.groups = Some(
-                found
-                    .into_iter()
-                    .map(|(id, display, _)| GroupRef {
-                        id,
-                        display: display.unwrap_or_default(),
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Ok(())
+    qb.push(" AND r.id = ");
+    qb.push_bind(id.to_owned());
+    let row = qb.build().fetch_optional(pool).await.map_err(backend)?;
+    row.map(|row| resource_row(&row, kind, load).map(|(_, r)| r))
+        .transpose()
 }
 
 /// A failed insert or update of a resource row, as the client should hear it.
@@ -203,51 +174,54 @@ fn body_text(body: &Map<String, Value>) -> Result<String, StoreError> {
     serde_json::to_string(body).map_err(StoreError::backend)
 }
 
-async fn insert_emails(
-    conn: &mut SqliteConnection,
-    connector_id: &str,
-    seq: i64,
-    emails: &[Email],
-) -> Result<(), StoreError> {
-    for email in emails {
-        sqlx::query(
-            "INSERT INTO scim_user_emails (user_seq, connector_id, value_lc, type_lc) \
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(seq)
-        .bind(connector_id)
-        .bind(email.value_lc.as_deref())
-        .bind(email.type_lc.as_deref())
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-    }
-    Ok(())
+/// A user's email rows as one bound JSON value, for a set-based insert.
+fn emails_json(emails: &[Email]) -> String {
+    Value::Array(
+        emails
+            .iter()
+            .map(|e| json!([e.value_lc, e.type_lc]))
+            .collect(),
+    )
+    .to_string()
+}
+
+/// Set-based membership statements take their ids as one bound JSON array: one statement
+/// (one round trip to the connection's thread) for k members, still O(k) work in SQLite.
+fn ids_json<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    Value::Array(ids.into_iter().map(|id| json!(id)).collect()).to_string()
 }
 
 /// The type of each member: `User` or `Group`, from the table it is found in. One indexed
-/// lookup per member; any that exists in neither fails the job with `UnknownMembers`.
+/// lookup per member, in one statement; any that exists in neither fails the job with
+/// `UnknownMembers`.
 async fn resolve_members<'m>(
     conn: &mut SqliteConnection,
     connector_id: &str,
     members: impl IntoIterator<Item = &'m Member>,
 ) -> Result<Vec<(&'m Member, String)>, StoreError> {
-    let mut typed = Vec::new();
+    let members: Vec<&Member> = members.into_iter().collect();
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let types: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT e.key, COALESCE( \
+           (SELECT 'User' FROM scim_users WHERE connector_id = ?1 AND id = e.value), \
+           (SELECT 'Group' FROM scim_groups WHERE connector_id = ?1 AND id = e.value)) \
+         FROM json_each(?2) AS e",
+    )
+    .bind(connector_id)
+    .bind(ids_json(members.iter().map(|m| m.value.as_str())))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let mut typed = Vec::with_capacity(members.len());
     let mut unknown = Vec::new();
-    for m in members {
-        let found: Option<String> = sqlx::query_scalar(
-            "SELECT 'User' FROM scim_users WHERE connector_id = ? AND id = ? \
-             UNION ALL SELECT 'Group' FROM scim_groups WHERE connector_id = ? AND id = ? LIMIT 1",
-        )
-        .bind(connector_id)
-        .bind(&m.value)
-        .bind(connector_id)
-        .bind(&m.value)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-        match found {
-            Some(ty) => typed.push((m, ty)),
+    for (i, ty) in types {
+        let Some(m) = usize::try_from(i).ok().and_then(|i| members.get(i)) else {
+            continue;
+        };
+        match ty {
+            Some(ty) => typed.push((*m, ty)),
             None => unknown.push(m.value.clone()),
         }
     }
@@ -265,37 +239,48 @@ async fn insert_members(
     group_id: &str,
     members: &[(&Member, String)],
 ) -> Result<u64, StoreError> {
-    let mut added = 0;
-    for (m, ty) in members {
-        added += sqlx::query(
-            "INSERT OR IGNORE INTO scim_memberships \
-             (connector_id, group_id, member_id, member_type, display) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(connector_id)
-        .bind(group_id)
-        .bind(&m.value)
-        .bind(ty)
-        .bind(m.display.as_deref())
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?
-        .rows_affected();
+    if members.is_empty() {
+        return Ok(0);
     }
-    Ok(added)
-}
-
-async fn remove_member(
-    conn: &mut SqliteConnection,
-    connector_id: &str,
-    group_id: &str,
-    member_id: &str,
-) -> Result<u64, StoreError> {
+    let rows = Value::Array(
+        members
+            .iter()
+            .map(|(m, ty)| json!([m.value, ty, m.display]))
+            .collect(),
+    )
+    .to_string();
     Ok(sqlx::query(
-        "DELETE FROM scim_memberships WHERE connector_id = ? AND group_id = ? AND member_id = ?",
+        "INSERT OR IGNORE INTO scim_memberships \
+         (connector_id, group_id, member_id, member_type, display) \
+         SELECT ?, ?, e.value ->> 0, e.value ->> 1, e.value ->> 2 FROM json_each(?) AS e",
     )
     .bind(connector_id)
     .bind(group_id)
-    .bind(member_id)
+    .bind(rows)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?
+    .rows_affected())
+}
+
+/// Deletes memberships; returns how many there were.
+async fn remove_members<'a>(
+    conn: &mut SqliteConnection,
+    connector_id: &str,
+    group_id: &str,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<u64, StoreError> {
+    let ids = ids_json(ids);
+    if ids == "[]" {
+        return Ok(0);
+    }
+    Ok(sqlx::query(
+        "DELETE FROM scim_memberships WHERE connector_id = ? AND group_id = ? \
+         AND member_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(connector_id)
+    .bind(group_id)
+    .bind(ids)
     .execute(&mut *conn)
     .await
     .map_err(backend)?
@@ -322,10 +307,15 @@ pub(super) async fn create(
     match kind {
         ResourceKind::User => {
             let ix = Indexed::user(&new.body);
-            let seq: i64 = sqlx::query_scalar(
+            // The user and its email rows in one round trip.
+            sqlx::query(
                 "INSERT INTO scim_users (connector_id, id, version, created_ms, modified_ms, \
                  user_name_lc, external_id, display_name_lc, body) \
-                 VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING seq",
+                 VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?); \
+                 INSERT INTO scim_user_emails (user_seq, connector_id, value_lc, type_lc) \
+                 SELECT u.seq, u.connector_id, e.value ->> 0, e.value ->> 1 \
+                 FROM scim_users AS u, json_each(?) AS e \
+                 WHERE u.connector_id = ? AND u.id = ?",
             )
             .bind(&connector_id)
             .bind(&new.id)
@@ -335,10 +325,12 @@ pub(super) async fn create(
             .bind(ix.external_id.as_deref())
             .bind(ix.display_name_lc.as_deref())
             .bind(&text)
-            .fetch_one(&mut *conn)
+            .bind(emails_json(&ix.emails))
+            .bind(&connector_id)
+            .bind(&new.id)
+            .execute(&mut *conn)
             .await
             .map_err(|e| write_error(e, kind, &ix))?;
-            insert_emails(conn, &connector_id, seq, &ix.emails).await?;
         }
         ResourceKind::Group => {
             let ix = Indexed::group(&new.body);
@@ -427,12 +419,15 @@ async fn change_members(
     match change {
         MemberChange::Delta { remove, add } => {
             let typed = resolve_members(conn, connector_id, add.values()).await?;
-            let mut changed = 0;
-            for id in &remove {
-                changed += remove_member(conn, connector_id, group_id, id).await?;
-            }
-            changed += insert_members(conn, connector_id, group_id, &typed).await?;
-            Ok(changed > 0)
+            let removed = remove_members(
+                conn,
+                connector_id,
+                group_id,
+                remove.iter().map(String::as_str),
+            )
+            .await?;
+            let added = insert_members(conn, connector_id, group_id, &typed).await?;
+            Ok(removed + added > 0)
         }
         MemberChange::Set(wanted) => {
             // Replacing the whole list is the one membership change that must read it.
@@ -452,12 +447,13 @@ async fn change_members(
                 .filter(|m| !have.contains(m.value.as_str()))
                 .collect();
             let typed = resolve_members(conn, connector_id, added).await?;
-            let mut changed = 0;
-            for id in current.iter().filter(|id| !keep.contains(id.as_str())) {
-                changed += remove_member(conn, connector_id, group_id, id).await?;
-            }
-            changed += insert_members(conn, connector_id, group_id, &typed).await?;
-            Ok(changed > 0)
+            let gone = current
+                .iter()
+                .map(String::as_str)
+                .filter(|id| !keep.contains(id));
+            let removed = remove_members(conn, connector_id, group_id, gone).await?;
+            let added = insert_members(conn, connector_id, group_id, &typed).await?;
+            Ok(removed + added > 0)
         }
     }
 }
@@ -481,7 +477,7 @@ pub(super) async fn update(
     .await
     .map_err(backend)?
     .ok_or(StoreError::NotFound)?;
-    let (seq, current) = resource_row(&row)?;
+    let (seq, current) = resource_row(&row, kind, Load::default())?;
     if let Some(expected) = if_version
         && expected != current.version
     {
@@ -539,12 +535,18 @@ pub(super) async fn update(
                 .await
                 .map_err(|e| write_error(e, kind, &ix))?;
                 if ix.emails != Indexed::user(&current.body).emails {
-                    sqlx::query("DELETE FROM scim_user_emails WHERE user_seq = ?")
-                        .bind(seq)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    insert_emails(conn, &connector_id, seq, &ix.emails).await?;
+                    sqlx::query(
+                        "DELETE FROM scim_user_emails WHERE user_seq = ?; \
+                         INSERT INTO scim_user_emails (user_seq, connector_id, value_lc, type_lc) \
+                         SELECT ?, ?, e.value ->> 0, e.value ->> 1 FROM json_each(?) AS e",
+                    )
+                    .bind(seq)
+                    .bind(seq)
+                    .bind(&connector_id)
+                    .bind(emails_json(&ix.emails))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
                 }
             }
             ResourceKind::Group => {

@@ -94,12 +94,12 @@ fn stopped() -> StoreError {
 
 /// Counters of the writer, for tests and metrics.
 #[derive(Debug, Default)]
-pub struct WriterStats {
+struct WriterStats {
     jobs: AtomicU64,
     commits: AtomicU64,
 }
 
-/// A snapshot of [`WriterStats`].
+/// A snapshot of the writer's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterCounts {
     /// Jobs run (succeeded or failed).
@@ -115,12 +115,6 @@ pub struct WriterCounts {
 pub(crate) struct Writer {
     tx: mpsc::Sender<Box<dyn Job>>,
     stats: Arc<WriterStats>,
-}
-
-impl std::fmt::Debug for dyn Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Job")
-    }
 }
 
 impl Writer {
@@ -185,44 +179,39 @@ async fn run(
 
 async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Box<dyn Job>>) {
     // IMMEDIATE takes the write lock now (waiting up to busy_timeout for another process,
-    // such as the CLI), so no statement of the batch can fail for want of it.
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+    // such as the CLI), so no statement of the batch can fail for want of it. The savepoint
+    // bookkeeping rides along with BEGIN, between jobs and with COMMIT: one round trip to the
+    // connection's thread per job instead of three.
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE; SAVEPOINT job").await {
         tracing::error!(error = %e, "cannot begin a write transaction");
         for job in batch {
             job.fail(&e);
         }
+        // BEGIN may have succeeded and SAVEPOINT failed.
+        let _ = exec(conn, "ROLLBACK").await;
         return;
     }
-    let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
-    let mut broken = None;
+    let n = batch.len();
+    let mut finishes: Vec<Finish> = Vec::with_capacity(n);
     let mut jobs = batch.into_iter();
-    for job in jobs.by_ref() {
-        if let Err(e) = exec(conn, "SAVEPOINT job").await {
-            job.fail(&e);
-            broken = Some(e);
-            break;
-        }
+    let mut outcome = Ok(());
+    for (i, job) in jobs.by_ref().enumerate() {
         let (ok, finish) = job.run(conn).await;
         finishes.push(finish);
-        let end = if ok {
-            exec(conn, "RELEASE job").await
-        } else {
-            match exec(conn, "ROLLBACK TO job").await {
-                Ok(()) => exec(conn, "RELEASE job").await,
-                Err(e) => Err(e),
-            }
+        let last = i + 1 == n;
+        let next: &'static str = match (ok, last) {
+            (true, false) => "RELEASE job; SAVEPOINT job",
+            (false, false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
+            (true, true) => "RELEASE job; COMMIT",
+            (false, true) => "ROLLBACK TO job; RELEASE job; COMMIT",
         };
-        if let Err(e) = end {
+        if let Err(e) = exec(conn, next).await {
             // The transaction is in an unknown state (SQLite rolls back by itself on some
             // errors): give up the whole batch rather than commit half of a job.
-            broken = Some(e);
+            outcome = Err(e);
             break;
         }
     }
-    let outcome = match broken {
-        Some(e) => Err(e),
-        None => exec(conn, "COMMIT").await,
-    };
     match outcome {
         Ok(()) => {
             for finish in finishes {

@@ -1038,6 +1038,37 @@ pub(crate) async fn sorting(store: Arc<dyn Store>) {
             .await,
         Err(StoreError::Unsupported(_))
     ));
+
+    // Attributes in the body: a sub-attribute, and a multi-valued attribute by its primary
+    // value, else its first.
+    connector(&store, "j").await;
+    for (id, family, emails) in [
+        (
+            "p",
+            "Smith",
+            json!([{"value": "z@x"}, {"value": "b@x", "primary": true}]),
+        ),
+        ("q", "adams", json!([{"value": "C@x"}, {"value": "a@x"}])),
+        ("r", "Brown", json!([{"value": "a@x", "primary": false}])),
+    ] {
+        let b = body(
+            USER,
+            json!({"userName": id, "name": {"familyName": family}, "emails": emails}),
+        );
+        create(&store, "j", USER, id, b).await;
+    }
+    assert_eq!(
+        ids(&store, "j", USER, &sorted("name.familyName", false)).await,
+        ["q", "r", "p"]
+    );
+    assert_eq!(
+        ids(&store, "j", USER, &sorted("emails", false)).await,
+        ["r", "p", "q"]
+    );
+    assert_eq!(
+        ids(&store, "j", USER, &sorted("emails.value", true)).await,
+        ["q", "p", "r"]
+    );
 }
 
 /// Hand-picked filters of real IdPs, and the semantics they rely on.
@@ -1055,8 +1086,9 @@ pub(crate) async fn idp_filters(store: Arc<dyn Store>) {
             "title": "Engineer",
         }),
     );
-    create(&store, "c", USER, "alice", alice).await;
+    // Bob first, so that Alice's rows are not the first of anything.
     create(&store, "c", USER, "bob", user_body("bob@example.com")).await;
+    create(&store, "c", USER, "alice", alice).await;
     create(&store, "c", GROUP, "g", group_body("Engineers")).await;
     let mut d = MemberDelta::default();
     d.add([member("alice")]);
@@ -1087,6 +1119,10 @@ pub(crate) async fn idp_filters(store: Arc<dyn Store>) {
     );
     assert_eq!(users("emails.value co \"@HOME\"").await, ["alice"]);
     assert_eq!(
+        users("emails.value eq \"alice@home.example\"").await,
+        ["alice"]
+    );
+    assert_eq!(
         users("title ne \"Engineer\"").await,
         ["bob"],
         "ne matches the absent"
@@ -1101,7 +1137,7 @@ pub(crate) async fn idp_filters(store: Arc<dyn Store>) {
     );
     assert_eq!(
         users("schemas eq \"urn:ietf:params:scim:schemas:core:2.0:User\"").await,
-        ["alice", "bob"]
+        ["bob", "alice"]
     );
     let groups = ids(
         &store,

@@ -178,3 +178,73 @@ async fn queued_writes_share_one_commit() {
         assert_eq!(found.is_some(), i % 5 != 4, "{i}");
     }
 }
+
+/// Writes already queued when the store is dropped still happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_store_finishes_queued_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("drop.db");
+    let url = format!("sqlite://{}", path.display());
+    let sqlite = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let store: Arc<dyn Store> = sqlite.clone();
+    connector(&store, "c").await;
+
+    let mut blocker = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            create(
+                &store,
+                "c",
+                ResourceKind::User,
+                &format!("u{i}"),
+                user_body(&format!("user{i}")),
+            )
+            .await
+        }));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while sqlite.writer_counts().queued < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            sqlite.writer_counts()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Nobody waits for the answers any more, and the store goes away.
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    drop(store);
+    drop(sqlite);
+    sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+    blocker.close().await.unwrap();
+
+    let reopened = roster_store::open(&url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    for i in 0..5 {
+        while get(&reopened, "c", ResourceKind::User, &format!("u{i}"))
+            .await
+            .is_none()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "u{i} was not written"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}

@@ -77,7 +77,9 @@ CREATE INDEX scim_groups_external_id ON scim_groups (connector_id, external_id);
 
 -- Group memberships as rows: adding or removing k members costs O(k) whatever the group's
 -- size. Clustered by group (WITHOUT ROWID), so a group's members are one range; the second
--- index finds a member's groups. A member is a user or a group of the same connector.
+-- index finds a member's groups (it holds member_type so that the planner, which has no
+-- statistics, never prefers scanning the connector's memberships for `member_type = ?`).
+-- A member is a user or a group of the same connector.
 CREATE TABLE scim_memberships (
     connector_id  TEXT NOT NULL,
     group_id      TEXT NOT NULL,
@@ -87,4 +89,4 @@ CREATE TABLE scim_memberships (
     PRIMARY KEY (connector_id, group_id, member_id),
     FOREIGN KEY (connector_id, group_id) REFERENCES scim_groups (connector_id, id) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX scim_memberships_member ON scim_memberships (connector_id, member_id);
+CREATE INDEX scim_memberships_member ON scim_memberships (connector_id, member_id, member_type);
