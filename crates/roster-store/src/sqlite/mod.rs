@@ -87,6 +87,19 @@ impl SqliteStore {
                     .to_owned(),
             ));
         }
+        let path = url
+            .trim_start_matches("sqlite:")
+            .trim_start_matches("//")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        if path.is_empty() {
+            return Err(OpenError::InvalidUrl {
+                url: url.to_owned(),
+                reason: "no file name (sqlite://roster.db, sqlite:///var/lib/roster/roster.db)"
+                    .to_owned(),
+            });
+        }
         let options = SqliteConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl {
             url: url.to_owned(),
             reason: e.to_string(),

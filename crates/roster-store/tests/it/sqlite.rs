@@ -40,6 +40,10 @@ async fn urls_choose_the_backend() {
         assert!(!text.contains("secret"), "{url}: {text}");
         assert!(matches!(e, OpenError::Unsupported(_)), "{url}: {e:?}");
     }
+    for url in ["sqlite://", "sqlite:", "sqlite://?mode=rwc"] {
+        let e = roster_store::open(url).await.unwrap_err();
+        assert!(matches!(e, OpenError::InvalidUrl { .. }), "{url}: {e:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
