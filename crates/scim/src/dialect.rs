@@ -16,6 +16,7 @@
 //! | [`normalize_patch`]: `op` case-insensitive (`"Replace"`) | Entra (default job) |
 //! | [`normalize_patch`]: a path-less `add`/`replace` split into one operation per key, keys being attribute paths (`"name.givenName"`, `"urn:…:User:employeeNumber"`) | Entra (`aadOptscim062020`), the validator, Okta (`{"active":false}`) |
 //! | [`normalize_patch`]: `remove` with a `value` array (`members`) → remove exactly those values | Entra (default job) |
+//! | [`normalize_patch`]: a `schemas` member inside an extension's value (`"path": "urn:…:enterprise:2.0:User", "value": {"schemas": ["urn:…:enterprise:2.0:User"], …}`) ignored when it names just that extension | scim2-client (python-scim), and so scim2-tester |
 //!
 //! Two further accommodations live in the PATCH engine itself, because they depend on the
 //! resource's current state: an `add` or `replace` on a value path that matches no element
@@ -505,8 +506,21 @@ fn expand_pathless(
     out: &mut Vec<Op>,
 ) -> Result<(), ScimError> {
     for (key, value) in map {
-        if urn.is_none() && key.eq_ignore_ascii_case("schemas") {
-            continue;
+        if key.eq_ignore_ascii_case("schemas") {
+            match urn {
+                // The resource's own `schemas`: recomputed from the extensions present.
+                None => continue,
+                // An extension object that names itself (scim2-client): not an attribute.
+                Some(u)
+                    if names_only(&value, u)
+                        && schema
+                            .schema(u)
+                            .is_some_and(|s| s.attribute(&key).is_none()) =>
+                {
+                    continue;
+                }
+                Some(_) => {}
+            }
         }
         if urn.is_none()
             && let Some(ext) = schema.schema(&key)
@@ -533,6 +547,13 @@ fn expand_pathless(
         push_op(kind, path, Some(value), schema, out)?;
     }
     Ok(())
+}
+
+/// Whether `value` is a `schemas` list naming exactly the extension `urn` (in any case).
+fn names_only(value: &Value, urn: &str) -> bool {
+    matches!(value, Value::Array(items)
+        if !items.is_empty()
+            && items.iter().all(|i| i.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn))))
 }
 
 /// Coerces the value of one operation and applies the `remove`-with-values dialect.

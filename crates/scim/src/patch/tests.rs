@@ -920,3 +920,37 @@ fn empty_strings_and_nulls_clear_attributes() {
         "a complex attribute left empty is removed"
     );
 }
+
+#[test]
+fn an_extension_value_may_name_its_own_schema() {
+    // scim2-client (and so scim2-tester) sends a whole extension with its `schemas` inside.
+    let manager = json!({"value": "26118915-6090-4610-87e4-49d8ca9f808d",
+                         "$ref": "https://example.com/v2/Users/26118915-6090-4610-87e4-49d8ca9f808d"});
+    for op in ["add", "replace"] {
+        let u = run_user(ops(json!([{
+            "op": op,
+            "path": EXT,
+            "value": {"schemas": [EXT], "employeeNumber": "42", "manager": manager}
+        }])));
+        assert_eq!(u[EXT]["employeeNumber"], "42", "{op}");
+        assert_eq!(u[EXT]["manager"], manager, "{op}");
+        assert!(u[EXT].get("schemas").is_none(), "{op}: {u}");
+    }
+    // The same inside a path-less operation.
+    let u = run_user(ops(json!([{
+        "op": "add",
+        "value": {EXT: {"schemas": [EXT], "costCenter": "4130"}}
+    }])));
+    assert_eq!(u[EXT]["costCenter"], "4130");
+    assert!(u[EXT].get("schemas").is_none());
+
+    // Anything else under `schemas` is still not an attribute of the extension.
+    let e = run(
+        user(),
+        &ResourceSchema::user(),
+        ops(json!([{"op": "add", "path": EXT,
+                    "value": {"schemas": ["urn:example:other"], "costCenter": "1"}}])),
+    )
+    .unwrap_err();
+    assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
+}
