@@ -112,6 +112,13 @@ impl Config {
 
     /// The public URL, without a trailing slash.
     pub(crate) fn public_url(&self) -> String {
+        self.public_url_at(self.listen)
+    }
+
+    /// The public URL of a server bound to `addr`: the configured one, or `http(s)://{addr}`.
+    /// `serve` passes the address it actually bound, which differs from `listen` when that
+    /// asks for port 0; without it the default would advertise the unusable `…:0`.
+    pub(crate) fn public_url_at(&self, addr: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => {
@@ -120,7 +127,7 @@ impl Config {
                 } else {
                     "http"
                 };
-                format!("{scheme}://{}", self.listen)
+                format!("{scheme}://{addr}")
             }
         }
     }

@@ -23,7 +23,29 @@ pub(crate) async fn run(config: &Config, store: Arc<dyn Store>) -> anyhow::Resul
         Limits::default(),
     );
     let auth = Arc::new(Authenticator::new(store.clone(), clock));
-    let public_url = config.public_url();
+
+    // The certificate is checked before anything listens.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "could not load TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?,
+        ),
+        _ => None,
+    };
+
+    // Bind before building the state: with `--listen …:0` only the bound address says which
+    // port the default public URL (and so every `meta.location`) must name.
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("could not listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config.public_url_at(addr);
     let state = AppState::new(idp, auth, public_url.clone(), HttpLimits::default());
 
     let connectors = store
@@ -40,26 +62,14 @@ pub(crate) async fn run(config: &Config, store: Arc<dyn Store>) -> anyhow::Resul
         );
     }
 
-    match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .with_context(|| {
-                    format!(
-                        "could not load TLS certificate {} and key {}",
-                        cert.display(),
-                        key.display()
-                    )
-                })?;
+    match tls {
+        Some(tls) => {
             let handle = axum_server::Handle::new();
             let shutdown = handle.clone();
             tokio::spawn(async move {
                 shutdown_signal().await;
                 shutdown.graceful_shutdown(Some(GRACE));
             });
-            let listener = std::net::TcpListener::bind(config.listen)
-                .with_context(|| format!("could not listen on {}", config.listen))?;
-            let addr = listener.local_addr()?;
             announce(addr, "https", &public_url);
             axum_server::from_tcp_rustls(listener, tls)?
                 .handle(handle)
@@ -67,11 +77,9 @@ pub(crate) async fn run(config: &Config, store: Arc<dyn Store>) -> anyhow::Resul
                 .await
                 .context("server failed")?;
         }
-        _ => {
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("could not listen on {}", config.listen))?;
-            let addr = listener.local_addr()?;
+        None => {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
             announce(addr, "http", &public_url);
             roster_server::serve(listener, state, shutdown_signal())
                 .await

@@ -16,8 +16,12 @@ struct Server {
 
 impl Server {
     fn start(env: &Env, extra: &[&str]) -> Self {
-        let mut child = env
-            .command()
+        Self::spawn(env.command(), extra)
+    }
+
+    /// `roster serve --listen 127.0.0.1:0 EXTRA…` from `command` (an [`Env::command`]).
+    fn spawn(mut command: std::process::Command, extra: &[&str]) -> Self {
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -122,6 +126,50 @@ async fn quick_start_serves_entra_test_connection_and_stops_gracefully() {
     assert_eq!(r.status(), 401);
 
     assert!(server.stop().success(), "SIGTERM stops the server cleanly");
+}
+
+#[tokio::test]
+async fn without_a_public_url_locations_name_the_port_bound() {
+    // `--listen 127.0.0.1:0` and no public URL: the default public URL is the address the
+    // server got, not `…:0`, so `meta.location` works (the compliance run relies on it).
+    let env = Env::new();
+    let mut command = env.command();
+    command.env_remove("ROSTER_PUBLIC_URL");
+    let server = Server::spawn(command, &[]);
+    assert!(
+        server.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    assert!(!server.url.ends_with(":0"), "{}", server.url);
+    let created = env.json(&[
+        "--public-url",
+        &server.url,
+        "connector",
+        "create",
+        "Local",
+        "--json",
+    ]);
+    let base = created["scim_base_url"].as_str().unwrap();
+    assert_eq!(base, format!("{}/scim/v2/local", server.url));
+
+    let r = client()
+        .post(format!("{base}/Users"))
+        .bearer_auth(created["token"].as_str().unwrap())
+        .header("content-type", "application/scim+json")
+        .body(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let user: Value = r.json().await.unwrap();
+    assert_eq!(user["meta"]["location"], location);
+    assert!(
+        location.starts_with(&format!("{base}/Users/")),
+        "{location}"
+    );
+    assert!(server.stop().success());
 }
 
 #[tokio::test]
