@@ -18,15 +18,21 @@ use scim::query::{ListQuery, Paging, QueryLimits, SortOrder};
 use serde_json::{Map, Value};
 
 use crate::clock::{Clock, IdSource, rfc3339};
-use crate::store::{Load, NewResource, ResourceKind, ResourceQuery, Store, StoredResource, Update};
+use crate::store::{
+    Actor, Load, NewResource, ResourceKind, ResourceQuery, Store, StoredResource, Update,
+    WriteContext,
+};
 
-/// Which connector a request is for, and the SCIM base URL it was reached at.
+/// Which connector a request is for, the SCIM base URL it was reached at, and the request's
+/// id (`x-request-id`), which the audit log records for every directory change it causes.
 #[derive(Debug, Clone, Copy)]
 pub struct Endpoint<'a> {
     /// The connector's id.
     pub connector_id: &'a str,
     /// `{public_url}/scim/v2/{connector_id}`, without a trailing slash.
     pub base_url: &'a str,
+    /// The request's id, if it has one.
+    pub request_id: Option<&'a str>,
 }
 
 impl Endpoint<'_> {
@@ -149,6 +155,15 @@ impl IdpView {
     #[must_use]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// A write of this request, now, by the connector's IdP.
+    fn write_context(&self, ep: &Endpoint<'_>) -> WriteContext {
+        WriteContext {
+            at: self.clock.now(),
+            actor: Actor::Connector(ep.connector_id.to_owned()),
+            request_id: ep.request_id.map(str::to_owned),
+        }
     }
 
     /// What a projection needs loaded for this kind.
@@ -274,12 +289,11 @@ impl IdpView {
             id: self.ids.new_id(),
             body,
             members,
-            at: self.clock.now(),
         };
         let no_members = kind == ResourceKind::Group && new.members.is_empty();
         let mut stored = self
             .store
-            .create_resource(ep.connector_id, kind, new)
+            .create_resource(ep.connector_id, kind, new, &self.write_context(ep))
             .await?;
         // A store returns no member list when there was none to write; a new group's
         // membership is known all the same, and the 201 must show what a GET will (`[]`, as
@@ -421,11 +435,7 @@ impl IdpView {
     ) -> Result<Rendered, ScimError> {
         let mut body = scim::dialect::normalize_resource(body, kind.schema())?;
         let members = Self::take_members(kind, &mut body)?;
-        let update = Update::Replace {
-            body,
-            members,
-            at: self.clock.now(),
-        };
+        let update = Update::Replace { body, members };
         let updated = self
             .store
             .update_resource(
@@ -434,6 +444,7 @@ impl IdpView {
                 id,
                 if_match(if_match_header)?,
                 update,
+                &self.write_context(ep),
             )
             .await
             .map_err(|e| store_error(e, kind, id))?;
@@ -488,10 +499,7 @@ impl IdpView {
             body.remove("id");
             outcome
         });
-        let update = Update::Patch {
-            apply,
-            at: self.clock.now(),
-        };
+        let update = Update::Patch { apply };
         let updated = self
             .store
             .update_resource(
@@ -500,6 +508,7 @@ impl IdpView {
                 id,
                 if_match(if_match_header)?,
                 update,
+                &self.write_context(ep),
             )
             .await
             .map_err(|e| store_error(e, kind, id))?;
@@ -523,7 +532,13 @@ impl IdpView {
         if_match_header: Option<&str>,
     ) -> Result<(), ScimError> {
         self.store
-            .delete_resource(ep.connector_id, kind, id, if_match(if_match_header)?)
+            .delete_resource(
+                ep.connector_id,
+                kind,
+                id,
+                if_match(if_match_header)?,
+                &self.write_context(ep),
+            )
             .await
             .map_err(|e| store_error(e, kind, id))
     }

@@ -25,19 +25,23 @@ use crate::error::Error;
 /// The path parameter that names the connector.
 pub(crate) const CONNECTOR_PARAM: &str = "connector";
 
-/// An authenticated request's connector, and the SCIM base URL it is served at.
+/// An authenticated request's connector, the SCIM base URL it is served at, and the request's
+/// `x-request-id` (set by the outer layer when the client sent none), which the audit log
+/// records for the directory changes the request causes.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectorScope {
     id: String,
     base_url: String,
+    request_id: Option<String>,
 }
 
 impl ConnectorScope {
-    /// The connector and base URL, as the IdP view takes them.
+    /// The connector, base URL and request id, as the IdP view takes them.
     pub(crate) fn endpoint(&self) -> Endpoint<'_> {
         Endpoint {
             connector_id: &self.id,
             base_url: &self.base_url,
+            request_id: self.request_id.as_deref(),
         }
     }
 
@@ -72,6 +76,15 @@ impl FromRequestParts<AppState> for ConnectorScope {
             .authenticate(&id, authorization)
             .await?;
         let base_url = state.base_url(&id);
-        Ok(Self { id, base_url })
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self {
+            id,
+            base_url,
+            request_id,
+        })
     }
 }

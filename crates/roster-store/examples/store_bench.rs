@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use roster_core::Store;
 use roster_core::connector::Connector;
-use roster_core::store::{Load, NewResource, ResourceKind, ResourceQuery, Update};
+use roster_core::store::{
+    Actor, Load, NewResource, ResourceKind, ResourceQuery, Update, WriteContext,
+};
 use scim::patch::{Member, MemberDelta, PatchOutcome};
 use scim::query::Paging;
 use serde_json::json;
@@ -22,6 +24,10 @@ use time::OffsetDateTime;
 const USERS: usize = 100_000;
 const SPARE: usize = 200;
 const TASKS: usize = 16;
+
+fn ctx(at: OffsetDateTime) -> WriteContext {
+    WriteContext::new(at, Actor::Connector("bench".into()))
+}
 
 fn member(i: usize) -> Member {
     Member {
@@ -46,8 +52,8 @@ async fn delta(store: &Arc<dyn Store>, group: &str, delta: MemberDelta) -> Durat
                         members: delta,
                     })
                 }),
-                at: OffsetDateTime::now_utc(),
             },
+            &ctx(OffsetDateTime::now_utc()),
         )
         .await
         .expect("patch");
@@ -158,8 +164,8 @@ async fn seed(store: &Arc<dyn Store>, sqlite: &roster_store::SqliteStore) {
                             id: format!("u{i}"),
                             body,
                             members: Vec::new(),
-                            at: OffsetDateTime::now_utc(),
                         },
+&ctx(OffsetDateTime::now_utc()),
                     )
                     .await
                     .expect("create");
@@ -193,8 +199,8 @@ async fn seed(store: &Arc<dyn Store>, sqlite: &roster_store::SqliteStore) {
                     id: g.into(),
                     body,
                     members: Vec::new(),
-                    at: OffsetDateTime::now_utc(),
                 },
+                &ctx(OffsetDateTime::now_utc()),
             )
             .await
             .expect("group");

@@ -11,7 +11,15 @@
 //! - filters, sorting and paging run in the backend (`ResourceQuery` carries the parsed
 //!   filter), never in memory over every resource;
 //! - a read-modify-write (PATCH) runs inside one write transaction, so concurrent PATCHes of
-//!   one resource are serialised and none is lost.
+//!   one resource are serialised and none is lost;
+//! - every SCIM write also runs the sync engine for what it affects, in the same transaction
+//!   (see [`directory`]), so it takes a [`WriteContext`]: when, by whom, for which request.
+//!
+//! The directory side (settings, directories, users, groups, audit log, sync results,
+//! preview and apply) is the second trait, [`DirectoryStore`], reached through
+//! [`Store::directory`]; [`directory`] says why.
+
+pub mod directory;
 
 use async_trait::async_trait;
 use scim::ScimError;
@@ -23,7 +31,16 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::connector::Connector;
+use crate::settings::SettingsError;
 use crate::token::TokenRecord;
+
+pub use directory::{
+    Actor, AuditAction, AuditEntry, AuditQuery, AuditSubject, DirectoryStore, GroupPage,
+    GroupQuery, ListedGroup, ListedUser, NewGroup, NewUser, OutcomeQuery, ReportedUser,
+    StoredSettings, SubjectKind, SyncCounters, SyncOptions, SyncOutcome, SyncReport, SyncRun,
+    SyncSource, SyncSubject, UserDetail, UserInDirectory, UserMembership, UserPage, UserQuery,
+    WriteContext,
+};
 
 /// The two resource types of the IdP view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,8 +132,6 @@ pub struct NewResource {
     pub body: Map<String, Value>,
     /// For a group: its initial members.
     pub members: Vec<Member>,
-    /// Creation time (also `lastModified`).
-    pub at: OffsetDateTime,
 }
 
 /// A PATCH applied by the backend inside its write transaction: it receives the current body
@@ -124,7 +139,7 @@ pub struct NewResource {
 pub type PatchFn =
     Box<dyn FnOnce(&mut Map<String, Value>) -> Result<PatchOutcome, ScimError> + Send>;
 
-/// A change to an existing resource.
+/// A change to an existing resource (its time is the [`WriteContext`]'s).
 pub enum Update {
     /// PUT: the body is replaced; for a group, `members: Some(list)` replaces the members.
     Replace {
@@ -132,32 +147,24 @@ pub enum Update {
         body: Map<String, Value>,
         /// The new members, if the request carried them.
         members: Option<Vec<Member>>,
-        /// When.
-        at: OffsetDateTime,
     },
     /// PATCH: the function edits the body; its [`PatchOutcome::members`] delta is applied to
     /// the membership rows.
     Patch {
         /// The edit.
         apply: PatchFn,
-        /// When.
-        at: OffsetDateTime,
     },
 }
 
 impl std::fmt::Debug for Update {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Replace { body, members, at } => f
+            Self::Replace { body, members } => f
                 .debug_struct("Replace")
                 .field("body", body)
                 .field("members", &members.as_ref().map(Vec::len))
-                .field("at", at)
                 .finish(),
-            Self::Patch { at, .. } => f
-                .debug_struct("Patch")
-                .field("at", at)
-                .finish_non_exhaustive(),
+            Self::Patch { .. } => f.debug_struct("Patch").finish_non_exhaustive(),
         }
     }
 }
@@ -227,6 +234,13 @@ pub enum StoreError {
     /// An error from the PATCH function, passed through.
     #[error(transparent)]
     Scim(#[from] ScimError),
+    /// A settings document that does not compile: every problem, each naming its field.
+    #[error("invalid settings: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidSettings(Vec<SettingsError>),
+    /// An argument the store refuses (an invalid name, a directory order that is not a
+    /// permutation); the text says what.
+    #[error("{0}")]
+    Invalid(String),
     /// The backend failed (I/O, database). Logged, never shown to clients.
     #[error("storage failure: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -256,6 +270,9 @@ impl From<StoreError> for ScimError {
                 "the cursor is not valid for this query",
             ),
             StoreError::Scim(e) => e,
+            e @ (StoreError::InvalidSettings(_) | StoreError::Invalid(_)) => {
+                ScimError::invalid_value(e.to_string())
+            }
             StoreError::Backend(cause) => {
                 tracing::error!(error = %cause, "storage failure");
                 ScimError::internal()
@@ -270,9 +287,14 @@ impl From<StoreError> for ScimError {
 /// call made for connector B.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// The directory side of the same store: settings, directories, users, groups, audit log,
+    /// sync results, preview and apply.
+    fn directory(&self) -> &dyn DirectoryStore;
+
     // ---- connectors ----
 
-    /// Creates a connector: [`StoreError::Conflict`] if its id is taken.
+    /// Creates a connector, and its directory (last in the order): [`StoreError::Conflict`]
+    /// if its id is taken.
     async fn create_connector(&self, connector: &Connector) -> Result<(), StoreError>;
     /// One connector.
     async fn connector(&self, id: &str) -> Result<Option<Connector>, StoreError>;
@@ -280,8 +302,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn connectors(&self) -> Result<Vec<Connector>, StoreError>;
     /// Enables or disables a connector: [`StoreError::NotFound`] if there is none.
     async fn set_connector_enabled(&self, id: &str, enabled: bool) -> Result<(), StoreError>;
-    /// Deletes a connector with its tokens and its whole IdP view: [`StoreError::NotFound`] if
-    /// there is none.
+    /// Deletes a connector with its tokens, its whole IdP view, its settings and sync results,
+    /// and its directory with every user and group in it (the audit log keeps their history):
+    /// [`StoreError::NotFound`] if there is none.
     async fn delete_connector(&self, id: &str) -> Result<(), StoreError>;
 
     // ---- tokens ----
@@ -299,7 +322,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- the IdP view ----
 
-    /// Creates a resource. [`StoreError::Conflict`] if its `userName` (users) or `displayName`
+    /// Creates a resource at `ctx.at` (`meta.created`), and syncs it to the directory in the
+    /// same transaction. [`StoreError::Conflict`] if its `userName` (users) or `displayName`
     /// (groups) is taken in this connector, compared case-insensitively;
     /// [`StoreError::UnknownMembers`] if a member does not exist.
     async fn create_resource(
@@ -307,6 +331,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         connector_id: &str,
         kind: ResourceKind,
         new: NewResource,
+        ctx: &WriteContext,
     ) -> Result<StoredResource, StoreError>;
 
     /// One resource, or `None`.
@@ -326,7 +351,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         query: &ResourceQuery,
     ) -> Result<ResourcePage, StoreError>;
 
-    /// Changes a resource in one write transaction. `if_version`: fail with
+    /// Changes a resource in one write transaction at `ctx.at`, and syncs what the change
+    /// affects to the directory in it. `if_version`: fail with
     /// [`StoreError::PreconditionFailed`] unless the resource has that version. Uniqueness and
     /// member references are checked as in [`Store::create_resource`].
     async fn update_resource(
@@ -336,14 +362,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         id: &str,
         if_version: Option<i64>,
         update: Update,
+        ctx: &WriteContext,
     ) -> Result<Updated, StoreError>;
 
-    /// Deletes a resource; a deleted user or group leaves every group it was a member of.
+    /// Deletes a resource at `ctx.at`; a deleted user or group leaves every group it was a
+    /// member of (those groups' `lastModified` becomes `ctx.at`). The directory follows in
+    /// the same transaction (a deleted user gets the `cleanup.deleted` action).
     async fn delete_resource(
         &self,
         connector_id: &str,
         kind: ResourceKind,
         id: &str,
         if_version: Option<i64>,
+        ctx: &WriteContext,
     ) -> Result<(), StoreError>;
 }

@@ -21,8 +21,8 @@ use roster_core::clock::{SystemClock, UuidIds};
 use roster_core::connector::Connector;
 use roster_core::idp_view::{IdpView, Limits};
 use roster_core::store::{
-    Load, NewResource, ResourceKind, ResourcePage, ResourceQuery, Store, StoreError,
-    StoredResource, Update, Updated,
+    DirectoryStore, Load, NewResource, ResourceKind, ResourcePage, ResourceQuery, Store,
+    StoreError, StoredResource, Update, Updated, WriteContext,
 };
 use roster_core::token::{self, TokenRecord};
 use roster_core::{Authenticator, Clock};
@@ -489,6 +489,9 @@ impl FaultyStore {
 
 #[async_trait]
 impl Store for FaultyStore {
+    fn directory(&self) -> &dyn DirectoryStore {
+        self.inner.directory()
+    }
     async fn create_connector(&self, connector: &Connector) -> Result<(), StoreError> {
         self.inner.create_connector(connector).await
     }
@@ -524,8 +527,11 @@ impl Store for FaultyStore {
         connector_id: &str,
         kind: ResourceKind,
         new: NewResource,
+        ctx: &WriteContext,
     ) -> Result<StoredResource, StoreError> {
-        self.inner.create_resource(connector_id, kind, new).await
+        self.inner
+            .create_resource(connector_id, kind, new, ctx)
+            .await
     }
     async fn get_resource(
         &self,
@@ -552,10 +558,11 @@ impl Store for FaultyStore {
         id: &str,
         if_version: Option<i64>,
         update: Update,
+        ctx: &WriteContext,
     ) -> Result<Updated, StoreError> {
         self.trip(id).await?;
         self.inner
-            .update_resource(connector_id, kind, id, if_version, update)
+            .update_resource(connector_id, kind, id, if_version, update, ctx)
             .await
     }
     async fn delete_resource(
@@ -564,10 +571,11 @@ impl Store for FaultyStore {
         kind: ResourceKind,
         id: &str,
         if_version: Option<i64>,
+        ctx: &WriteContext,
     ) -> Result<(), StoreError> {
         self.trip(id).await?;
         self.inner
-            .delete_resource(connector_id, kind, id, if_version)
+            .delete_resource(connector_id, kind, id, if_version, ctx)
             .await
     }
 }

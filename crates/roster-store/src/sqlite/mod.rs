@@ -15,6 +15,7 @@
 //! `migrations/` (embedded, applied on open).
 
 mod connectors;
+mod directory;
 mod filter;
 mod list;
 mod resources;
@@ -28,7 +29,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use roster_core::connector::Connector;
 use roster_core::store::{
-    Load, NewResource, ResourceKind, ResourcePage, ResourceQuery, StoredResource, Update, Updated,
+    DirectoryStore, Load, NewResource, ResourceKind, ResourcePage, ResourceQuery, StoredResource,
+    Update, Updated, WriteContext,
 };
 use roster_core::token::TokenRecord;
 use roster_core::{Store, StoreError};
@@ -168,6 +170,10 @@ pub(crate) fn from_ms(ms: i64) -> Result<OffsetDateTime, StoreError> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn directory(&self) -> &dyn DirectoryStore {
+        self
+    }
+
     async fn create_connector(&self, connector: &Connector) -> Result<(), StoreError> {
         let connector = connector.clone();
         self.writer
@@ -231,10 +237,14 @@ impl Store for SqliteStore {
         connector_id: &str,
         kind: ResourceKind,
         new: NewResource,
+        ctx: &WriteContext,
     ) -> Result<StoredResource, StoreError> {
         let connector_id = connector_id.to_owned();
+        let at = ctx.at;
         self.writer
-            .write(move |conn| Box::pin(resources::create(conn, connector_id, kind, new)))
+            .write(move |conn| {
+                Box::pin(async move { resources::create(conn, &connector_id, kind, new, at).await })
+            })
             .await
     }
 
@@ -264,18 +274,18 @@ impl Store for SqliteStore {
         id: &str,
         if_version: Option<i64>,
         update: Update,
+        ctx: &WriteContext,
     ) -> Result<Updated, StoreError> {
         let (connector_id, id) = (connector_id.to_owned(), id.to_owned());
+        let at = ctx.at;
         self.writer
             .write(move |conn| {
-                Box::pin(resources::update(
-                    conn,
-                    connector_id,
-                    kind,
-                    id,
-                    if_version,
-                    update,
-                ))
+                Box::pin(async move {
+                    let effect =
+                        resources::update(conn, &connector_id, kind, &id, if_version, update, at)
+                            .await?;
+                    Ok(effect.updated)
+                })
             })
             .await
     }
@@ -286,11 +296,15 @@ impl Store for SqliteStore {
         kind: ResourceKind,
         id: &str,
         if_version: Option<i64>,
+        ctx: &WriteContext,
     ) -> Result<(), StoreError> {
         let (connector_id, id) = (connector_id.to_owned(), id.to_owned());
+        let at = ctx.at;
         self.writer
             .write(move |conn| {
-                Box::pin(resources::delete(conn, connector_id, kind, id, if_version))
+                Box::pin(async move {
+                    resources::delete(conn, &connector_id, kind, &id, if_version, at).await
+                })
             })
             .await
     }

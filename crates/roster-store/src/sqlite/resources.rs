@@ -232,15 +232,16 @@ async fn resolve_members<'m>(
     }
 }
 
-/// Inserts memberships, ignoring those already present; returns how many were new.
+/// Inserts memberships, ignoring those already present; returns the user members that were
+/// new (the users whose directory memberships the sync must look at again).
 async fn insert_members(
     conn: &mut SqliteConnection,
     connector_id: &str,
     group_id: &str,
     members: &[(&Member, String)],
-) -> Result<u64, StoreError> {
+) -> Result<Changed, StoreError> {
     if members.is_empty() {
-        return Ok(0);
+        return Ok(Changed::default());
     }
     let rows = Value::Array(
         members
@@ -249,42 +250,69 @@ async fn insert_members(
             .collect(),
     )
     .to_string();
-    Ok(sqlx::query(
+    let changed: Vec<(String, String)> = sqlx::query_as(
         "INSERT OR IGNORE INTO scim_memberships \
          (connector_id, group_id, member_id, member_type, display) \
-         SELECT ?, ?, e.value ->> 0, e.value ->> 1, e.value ->> 2 FROM json_each(?) AS e",
+         SELECT ?, ?, e.value ->> 0, e.value ->> 1, e.value ->> 2 FROM json_each(?) AS e \
+         RETURNING member_id, member_type",
     )
     .bind(connector_id)
     .bind(group_id)
     .bind(rows)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
-    .map_err(backend)?
-    .rows_affected())
+    .map_err(backend)?;
+    Ok(Changed::from_rows(changed))
 }
 
-/// Deletes memberships; returns how many there were.
+/// Deletes memberships; returns the user members that were removed.
 async fn remove_members<'a>(
     conn: &mut SqliteConnection,
     connector_id: &str,
     group_id: &str,
     ids: impl IntoIterator<Item = &'a str>,
-) -> Result<u64, StoreError> {
+) -> Result<Changed, StoreError> {
     let ids = ids_json(ids);
     if ids == "[]" {
-        return Ok(0);
+        return Ok(Changed::default());
     }
-    Ok(sqlx::query(
+    let changed: Vec<(String, String)> = sqlx::query_as(
         "DELETE FROM scim_memberships WHERE connector_id = ? AND group_id = ? \
-         AND member_id IN (SELECT value FROM json_each(?))",
+         AND member_id IN (SELECT value FROM json_each(?)) RETURNING member_id, member_type",
     )
     .bind(connector_id)
     .bind(group_id)
     .bind(ids)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
-    .map_err(backend)?
-    .rows_affected())
+    .map_err(backend)?;
+    Ok(Changed::from_rows(changed))
+}
+
+/// Membership rows a write added or removed: how many, and which users.
+#[derive(Debug, Default)]
+struct Changed {
+    rows: usize,
+    users: Vec<String>,
+}
+
+impl Changed {
+    fn from_rows(rows: Vec<(String, String)>) -> Self {
+        Self {
+            rows: rows.len(),
+            users: rows
+                .into_iter()
+                .filter(|(_, ty)| ty == "User")
+                .map(|(id, _)| id)
+                .collect(),
+        }
+    }
+
+    fn merge(mut self, other: Self) -> Self {
+        self.rows += other.rows;
+        self.users.extend(other.users);
+        self
+    }
 }
 
 /// The members as the client listed them, each id once (the first mention wins).
@@ -298,11 +326,13 @@ fn distinct(members: impl IntoIterator<Item = Member>) -> Vec<Member> {
 
 pub(super) async fn create(
     conn: &mut SqliteConnection,
-    connector_id: String,
+    connector_id: &str,
     kind: ResourceKind,
     new: NewResource,
+    at: OffsetDateTime,
 ) -> Result<StoredResource, StoreError> {
-    let at = to_ms(new.at);
+    let connector_id = connector_id.to_owned();
+    let at = to_ms(at);
     let text = body_text(&new.body)?;
     match kind {
         ResourceKind::User => {
@@ -409,13 +439,13 @@ impl MemberChange {
     }
 }
 
-/// Applies a membership change; returns whether any row changed.
+/// Applies a membership change; returns the rows changed.
 async fn change_members(
     conn: &mut SqliteConnection,
     connector_id: &str,
     group_id: &str,
     change: MemberChange,
-) -> Result<bool, StoreError> {
+) -> Result<Changed, StoreError> {
     match change {
         MemberChange::Delta { remove, add } => {
             let typed = resolve_members(conn, connector_id, add.values()).await?;
@@ -427,7 +457,7 @@ async fn change_members(
             )
             .await?;
             let added = insert_members(conn, connector_id, group_id, &typed).await?;
-            Ok(removed + added > 0)
+            Ok(removed.merge(added))
         }
         MemberChange::Set(wanted) => {
             // Replacing the whole list is the one membership change that must read it.
@@ -453,26 +483,38 @@ async fn change_members(
                 .filter(|id| !keep.contains(id));
             let removed = remove_members(conn, connector_id, group_id, gone).await?;
             let added = insert_members(conn, connector_id, group_id, &typed).await?;
-            Ok(removed + added > 0)
+            Ok(removed.merge(added))
         }
     }
 }
 
+/// What an update did, for the sync that follows it.
+#[derive(Debug)]
+pub(super) struct UpdateEffect {
+    /// The result for the caller.
+    pub(super) updated: Updated,
+    /// The body before.
+    pub(super) before: Map<String, Value>,
+    /// A group's user members that were added or removed.
+    pub(super) members: Vec<String>,
+}
+
 pub(super) async fn update(
     conn: &mut SqliteConnection,
-    connector_id: String,
+    connector_id: &str,
     kind: ResourceKind,
-    id: String,
+    id: &str,
     if_version: Option<i64>,
     update: Update,
-) -> Result<Updated, StoreError> {
+    at: OffsetDateTime,
+) -> Result<UpdateEffect, StoreError> {
     let row = sqlx::query(kind_sql!(
         kind,
         "SELECT r.seq, r.id, r.version, r.created_ms, r.modified_ms, r.body FROM ",
         " AS r WHERE r.connector_id = ? AND r.id = ?"
     ))
-    .bind(&connector_id)
-    .bind(&id)
+    .bind(connector_id)
+    .bind(id)
     .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?
@@ -486,15 +528,15 @@ pub(super) async fn update(
         });
     }
 
-    let (body, members, at) = match update {
-        Update::Replace { body, members, at } => (body, members.map(MemberChange::Set), at),
-        Update::Patch { apply, at } => {
+    let (body, members) = match update {
+        Update::Replace { body, members } => (body, members.map(MemberChange::Set)),
+        Update::Patch { apply } => {
             // The PATCH runs against the body read in this transaction: nothing can change
             // it between the read and the write.
             let mut body = current.body.clone();
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| apply(&mut body)))
                 .map_err(|_| StoreError::Backend("the PATCH function panicked".into()))??;
-            (body, MemberChange::from_delta(outcome.members), at)
+            (body, MemberChange::from_delta(outcome.members))
         }
     };
     if kind == ResourceKind::User && members.is_some() {
@@ -503,14 +545,18 @@ pub(super) async fn update(
         )));
     }
     let body_changed = body != current.body;
-    let members_changed = match members {
-        Some(change) => change_members(conn, &connector_id, &id, change).await?,
-        None => false,
+    let members = match members {
+        Some(change) => change_members(conn, connector_id, id, change).await?,
+        None => Changed::default(),
     };
-    if !body_changed && !members_changed {
-        return Ok(Updated {
-            resource: current,
-            changed: false,
+    if !body_changed && members.rows == 0 {
+        return Ok(UpdateEffect {
+            before: current.body.clone(),
+            updated: Updated {
+                resource: current,
+                changed: false,
+            },
+            members: Vec::new(),
         });
     }
 
@@ -542,7 +588,7 @@ pub(super) async fn update(
                     )
                     .bind(seq)
                     .bind(seq)
-                    .bind(&connector_id)
+                    .bind(connector_id)
                     .bind(emails_json(&ix.emails))
                     .execute(&mut *conn)
                     .await
@@ -579,31 +625,37 @@ pub(super) async fn update(
         .await
         .map_err(backend)?;
     }
-    Ok(Updated {
-        resource: StoredResource {
-            version: current.version + 1,
-            last_modified: from_ms(at)?,
-            body,
-            ..current
+    let before = current.body.clone();
+    Ok(UpdateEffect {
+        updated: Updated {
+            resource: StoredResource {
+                version: current.version + 1,
+                last_modified: from_ms(at)?,
+                body,
+                ..current
+            },
+            changed: true,
         },
-        changed: true,
+        before,
+        members: members.users,
     })
 }
 
 pub(super) async fn delete(
     conn: &mut SqliteConnection,
-    connector_id: String,
+    connector_id: &str,
     kind: ResourceKind,
-    id: String,
+    id: &str,
     if_version: Option<i64>,
+    at: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let row = sqlx::query(kind_sql!(
         kind,
         "SELECT seq, version FROM ",
         " WHERE connector_id = ? AND id = ?"
     ))
-    .bind(&connector_id)
-    .bind(&id)
+    .bind(connector_id)
+    .bind(id)
     .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?
@@ -615,18 +667,17 @@ pub(super) async fn delete(
     {
         return Err(StoreError::PreconditionFailed { current: version });
     }
-    // The groups it leaves change: their version moves on. The Store interface gives no time
-    // for a delete, so the groups' lastModified is now.
-    let now = to_ms(OffsetDateTime::now_utc());
+    // The groups it leaves change: their version moves on.
+    let now = to_ms(at);
     sqlx::query(
         "UPDATE scim_groups SET version = version + 1, modified_ms = max(modified_ms, ?) \
          WHERE connector_id = ? AND id IN (SELECT group_id FROM scim_memberships \
          WHERE connector_id = ? AND member_id = ? AND member_type = ?)",
     )
     .bind(now)
-    .bind(&connector_id)
-    .bind(&connector_id)
-    .bind(&id)
+    .bind(connector_id)
+    .bind(connector_id)
+    .bind(id)
     .bind(kind.as_str())
     .execute(&mut *conn)
     .await
@@ -634,8 +685,8 @@ pub(super) async fn delete(
     sqlx::query(
         "DELETE FROM scim_memberships WHERE connector_id = ? AND member_id = ? AND member_type = ?",
     )
-    .bind(&connector_id)
-    .bind(&id)
+    .bind(connector_id)
+    .bind(id)
     .bind(kind.as_str())
     .execute(&mut *conn)
     .await

@@ -15,7 +15,7 @@ use scim::path::AttrPath;
 use scim::query::Paging;
 use serde_json::{Map, Value, json};
 
-use crate::{at, body, connector, create, get, group_body, user_body};
+use crate::{at, body, connector, create, ctx, get, group_body, user_body};
 
 const USER: ResourceKind = ResourceKind::User;
 const GROUP: ResourceKind = ResourceKind::Group;
@@ -37,7 +37,6 @@ fn members_patch(delta: MemberDelta) -> Update {
                 members: delta,
             })
         }),
-        at: at(100),
     }
 }
 
@@ -51,7 +50,7 @@ fn set_patch(key: &'static str, value: Value) -> Update {
             members: MemberDelta::default(),
         })
     });
-    Update::Patch { apply, at: at(50) }
+    Update::Patch { apply }
 }
 
 fn member_ids(store_members: Option<Vec<Member>>) -> Vec<String> {
@@ -243,8 +242,8 @@ pub(crate) async fn resource_lifecycle(store: Arc<dyn Store>) {
             Update::Replace {
                 body: replaced.clone(),
                 members: None,
-                at: at(10),
             },
+            &ctx(at(10)),
         )
         .await
         .unwrap();
@@ -263,6 +262,7 @@ pub(crate) async fn resource_lifecycle(store: Arc<dyn Store>) {
             "u1",
             None,
             set_patch("displayName", json!("Babs")),
+            &ctx(at(50)),
         )
         .await
         .unwrap();
@@ -271,7 +271,14 @@ pub(crate) async fn resource_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(same.resource.last_modified, at(10));
 
     let patched = store
-        .update_resource("c", USER, "u1", None, set_patch("title", json!("Boss")))
+        .update_resource(
+            "c",
+            USER,
+            "u1",
+            None,
+            set_patch("title", json!("Boss")),
+            &ctx(at(50)),
+        )
         .await
         .unwrap();
     assert!(patched.changed);
@@ -289,10 +296,8 @@ pub(crate) async fn resource_lifecycle(store: Arc<dyn Store>) {
             USER,
             "u1",
             None,
-            Update::Patch {
-                apply: failing,
-                at: at(60),
-            },
+            Update::Patch { apply: failing },
+            &ctx(at(60)),
         )
         .await;
     assert!(matches!(e, Err(StoreError::Scim(_))), "{e:?}");
@@ -301,15 +306,27 @@ pub(crate) async fn resource_lifecycle(store: Arc<dyn Store>) {
         json!("Boss")
     );
 
-    store.delete_resource("c", USER, "u1", None).await.unwrap();
+    store
+        .delete_resource("c", USER, "u1", None, &ctx(at(1)))
+        .await
+        .unwrap();
     assert!(get(&store, "c", USER, "u1").await.is_none());
     assert!(matches!(
-        store.delete_resource("c", USER, "u1", None).await,
+        store
+            .delete_resource("c", USER, "u1", None, &ctx(at(1)))
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
         store
-            .update_resource("c", USER, "u1", None, set_patch("title", json!("x")))
+            .update_resource(
+                "c",
+                USER,
+                "u1",
+                None,
+                set_patch("title", json!("x")),
+                &ctx(at(50))
+            )
             .await,
         Err(StoreError::NotFound)
     ));
@@ -325,10 +342,9 @@ pub(crate) async fn uniqueness_is_case_insensitive(store: Arc<dyn Store>) {
         id: id.to_owned(),
         body: b,
         members: Vec::new(),
-        at: at(2),
     };
     let e = store
-        .create_resource("c", USER, new("u2", user_body("bob@x.com")))
+        .create_resource("c", USER, new("u2", user_body("bob@x.com")), &ctx(at(1)))
         .await;
     match e {
         Err(StoreError::Conflict(m)) => {
@@ -345,6 +361,7 @@ pub(crate) async fn uniqueness_is_case_insensitive(store: Arc<dyn Store>) {
             "u3",
             None,
             set_patch("userName", json!("BOB@x.COM")),
+            &ctx(at(50)),
         )
         .await;
     assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
@@ -360,13 +377,14 @@ pub(crate) async fn uniqueness_is_case_insensitive(store: Arc<dyn Store>) {
             "u1",
             None,
             set_patch("userName", json!("BOB@X.COM")),
+            &ctx(at(50)),
         )
         .await
         .unwrap();
 
     create(&store, "c", GROUP, "g1", group_body("Admins")).await;
     let e = store
-        .create_resource("c", GROUP, new("g2", group_body("ADMINS")))
+        .create_resource("c", GROUP, new("g2", group_body("ADMINS")), &ctx(at(1)))
         .await;
     match e {
         Err(StoreError::Conflict(m)) => assert!(m.contains("displayName 'ADMINS'"), "{m}"),
@@ -382,23 +400,39 @@ pub(crate) async fn preconditions(store: Arc<dyn Store>) {
     connector(&store, "c").await;
     create(&store, "c", USER, "u1", user_body("u1")).await;
     let e = store
-        .update_resource("c", USER, "u1", Some(7), set_patch("title", json!("x")))
+        .update_resource(
+            "c",
+            USER,
+            "u1",
+            Some(7),
+            set_patch("title", json!("x")),
+            &ctx(at(50)),
+        )
         .await;
     assert!(
         matches!(e, Err(StoreError::PreconditionFailed { current: 1 })),
         "{e:?}"
     );
     let ok = store
-        .update_resource("c", USER, "u1", Some(1), set_patch("title", json!("x")))
+        .update_resource(
+            "c",
+            USER,
+            "u1",
+            Some(1),
+            set_patch("title", json!("x")),
+            &ctx(at(50)),
+        )
         .await
         .unwrap();
     assert_eq!(ok.resource.version, 2);
     assert!(matches!(
-        store.delete_resource("c", USER, "u1", Some(1)).await,
+        store
+            .delete_resource("c", USER, "u1", Some(1), &ctx(at(1)))
+            .await,
         Err(StoreError::PreconditionFailed { current: 2 })
     ));
     store
-        .delete_resource("c", USER, "u1", Some(2))
+        .delete_resource("c", USER, "u1", Some(2), &ctx(at(1)))
         .await
         .unwrap();
 }
@@ -424,8 +458,8 @@ pub(crate) async fn member_deltas(store: Arc<dyn Store>) {
                     member("inner"),
                     member("u1"),
                 ],
-                at: at(1),
             },
+            &ctx(at(1)),
         )
         .await
         .unwrap();
@@ -460,7 +494,7 @@ pub(crate) async fn member_deltas(store: Arc<dyn Store>) {
     let mut d = MemberDelta::default();
     d.add([member("u2")]);
     let up = store
-        .update_resource("c", GROUP, "g", None, members_patch(d))
+        .update_resource("c", GROUP, "g", None, members_patch(d), &ctx(at(100)))
         .await
         .unwrap();
     assert!(up.changed);
@@ -479,7 +513,7 @@ pub(crate) async fn member_deltas(store: Arc<dyn Store>) {
     let mut d = MemberDelta::default();
     d.add([member("u2"), member("u1")]);
     let up = store
-        .update_resource("c", GROUP, "g", None, members_patch(d))
+        .update_resource("c", GROUP, "g", None, members_patch(d), &ctx(at(100)))
         .await
         .unwrap();
     assert!(!up.changed);
@@ -493,7 +527,7 @@ pub(crate) async fn member_deltas(store: Arc<dyn Store>) {
     let mut d = MemberDelta::default();
     d.remove(["u1".to_owned(), "nobody".to_owned()]);
     let up = store
-        .update_resource("c", GROUP, "g", None, members_patch(d))
+        .update_resource("c", GROUP, "g", None, members_patch(d), &ctx(at(100)))
         .await
         .unwrap();
     assert!(up.changed);
@@ -506,14 +540,14 @@ pub(crate) async fn member_deltas(store: Arc<dyn Store>) {
     let mut d = MemberDelta::default();
     d.replace([member("u2"), member("inner")]);
     let up = store
-        .update_resource("c", GROUP, "g", None, members_patch(d))
+        .update_resource("c", GROUP, "g", None, members_patch(d), &ctx(at(100)))
         .await
         .unwrap();
     assert!(!up.changed);
     let mut d = MemberDelta::default();
     d.replace([member("u3"), member("u2")]);
     store
-        .update_resource("c", GROUP, "g", None, members_patch(d))
+        .update_resource("c", GROUP, "g", None, members_patch(d), &ctx(at(100)))
         .await
         .unwrap();
     assert_eq!(
@@ -531,8 +565,8 @@ pub(crate) async fn member_deltas(store: Arc<dyn Store>) {
             Update::Replace {
                 body: group_body("Outer"),
                 members: Some(vec![member("u1")]),
-                at: at(120),
             },
+            &ctx(at(120)),
         )
         .await
         .unwrap();
@@ -549,8 +583,8 @@ pub(crate) async fn member_deltas(store: Arc<dyn Store>) {
             Update::Replace {
                 body: group_body("Renamed"),
                 members: None,
-                at: at(130),
             },
+            &ctx(at(130)),
         )
         .await
         .unwrap();
@@ -562,7 +596,7 @@ pub(crate) async fn member_deltas(store: Arc<dyn Store>) {
     let mut d = MemberDelta::default();
     d.clear();
     let up = store
-        .update_resource("c", GROUP, "g", None, members_patch(d))
+        .update_resource("c", GROUP, "g", None, members_patch(d), &ctx(at(100)))
         .await
         .unwrap();
     assert!(up.changed);
@@ -588,7 +622,7 @@ pub(crate) async fn unknown_members_roll_back_everything(store: Arc<dyn Store>) 
         })
     });
     let e = store
-        .update_resource("c", GROUP, "g", None, Update::Patch { apply, at: at(5) })
+        .update_resource("c", GROUP, "g", None, Update::Patch { apply }, &ctx(at(5)))
         .await;
     match e {
         Err(StoreError::UnknownMembers(ids)) => {
@@ -610,8 +644,8 @@ pub(crate) async fn unknown_members_roll_back_everything(store: Arc<dyn Store>) 
                 id: "g2".into(),
                 body: group_body("G2"),
                 members: vec![member("u1"), member("ghost")],
-                at: at(6),
             },
+            &ctx(at(6)),
         )
         .await;
     assert!(matches!(e, Err(StoreError::UnknownMembers(_))), "{e:?}");
@@ -628,13 +662,13 @@ pub(crate) async fn deleting_members_leaves_groups(store: Arc<dyn Store>) {
     let mut d = MemberDelta::default();
     d.add([member("u1"), member("u2"), member("g3")]);
     store
-        .update_resource("c", GROUP, "g1", None, members_patch(d))
+        .update_resource("c", GROUP, "g1", None, members_patch(d), &ctx(at(100)))
         .await
         .unwrap();
     let mut d = MemberDelta::default();
     d.add([member("u1")]);
     store
-        .update_resource("c", GROUP, "g2", None, members_patch(d))
+        .update_resource("c", GROUP, "g2", None, members_patch(d), &ctx(at(100)))
         .await
         .unwrap();
 
@@ -653,7 +687,10 @@ pub(crate) async fn deleting_members_leaves_groups(store: Arc<dyn Store>) {
     let v1 = get(&store, "c", GROUP, "g1").await.unwrap().version;
     let v2 = get(&store, "c", GROUP, "g2").await.unwrap().version;
     let v3 = get(&store, "c", GROUP, "g3").await.unwrap().version;
-    store.delete_resource("c", USER, "u1", None).await.unwrap();
+    store
+        .delete_resource("c", USER, "u1", None, &ctx(at(1)))
+        .await
+        .unwrap();
     let g1 = get(&store, "c", GROUP, "g1").await.unwrap();
     let g2 = get(&store, "c", GROUP, "g2").await.unwrap();
     assert_eq!(member_ids(g1.members), ["g3", "u2"]);
@@ -662,11 +699,17 @@ pub(crate) async fn deleting_members_leaves_groups(store: Arc<dyn Store>) {
     assert_eq!(get(&store, "c", GROUP, "g3").await.unwrap().version, v3);
 
     // A deleted group leaves the groups it was in; its own membership rows go with it.
-    store.delete_resource("c", GROUP, "g3", None).await.unwrap();
+    store
+        .delete_resource("c", GROUP, "g3", None, &ctx(at(1)))
+        .await
+        .unwrap();
     let g1 = get(&store, "c", GROUP, "g1").await.unwrap();
     assert_eq!(member_ids(g1.members), ["u2"]);
     assert_eq!(g1.version, v1 + 2);
-    store.delete_resource("c", GROUP, "g1", None).await.unwrap();
+    store
+        .delete_resource("c", GROUP, "g1", None, &ctx(at(1)))
+        .await
+        .unwrap();
     assert_eq!(
         get(&store, "c", USER, "u2").await.unwrap().groups,
         Some(Vec::new())
@@ -690,12 +733,21 @@ pub(crate) async fn connectors_are_isolated(store: Arc<dyn Store>) {
     }
     assert!(matches!(
         store
-            .update_resource("b", USER, "u1", None, set_patch("title", json!("x")))
+            .update_resource(
+                "b",
+                USER,
+                "u1",
+                None,
+                set_patch("title", json!("x")),
+                &ctx(at(50))
+            )
             .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.delete_resource("b", GROUP, "g1", None).await,
+        store
+            .delete_resource("b", GROUP, "g1", None, &ctx(at(1)))
+            .await,
         Err(StoreError::NotFound)
     ));
     // B cannot make A's user a member of its group.
@@ -704,7 +756,7 @@ pub(crate) async fn connectors_are_isolated(store: Arc<dyn Store>) {
     d.add([member("u1")]);
     assert!(matches!(
         store
-            .update_resource("b", GROUP, "gb", None, members_patch(d))
+            .update_resource("b", GROUP, "gb", None, members_patch(d), &ctx(at(100)))
             .await,
         Err(StoreError::UnknownMembers(_))
     ));
@@ -723,8 +775,8 @@ pub(crate) async fn connectors_are_isolated(store: Arc<dyn Store>) {
                 id: "x".into(),
                 body: user_body("x"),
                 members: Vec::new(),
-                at: at(1),
             },
+            &ctx(at(1)),
         )
         .await;
     assert!(matches!(e, Err(StoreError::NotFound)), "{e:?}");
@@ -741,7 +793,7 @@ pub(crate) async fn deleting_a_connector_cascades(store: Arc<dyn Store>) {
     let mut d = MemberDelta::default();
     d.add([member("u1")]);
     store
-        .update_resource("a", GROUP, "g1", None, members_patch(d))
+        .update_resource("a", GROUP, "g1", None, members_patch(d), &ctx(at(100)))
         .await
         .unwrap();
 
@@ -782,7 +834,7 @@ pub(crate) async fn concurrent_patches_are_serialised(store: Arc<dyn Store>) {
                 })
             });
             store
-                .update_resource("c", USER, "u", None, Update::Patch { apply, at: at(i) })
+                .update_resource("c", USER, "u", None, Update::Patch { apply }, &ctx(at(i)))
                 .await
         }));
     }
@@ -831,8 +883,8 @@ pub(crate) async fn failing_writes_do_not_affect_others(store: Arc<dyn Store>) {
                         id: format!("id{i}"),
                         body: user_body(&name),
                         members: Vec::new(),
-                        at: at(i),
                     },
+                    &ctx(at(i)),
                 )
                 .await
         }));
@@ -1093,7 +1145,7 @@ pub(crate) async fn idp_filters(store: Arc<dyn Store>) {
     let mut d = MemberDelta::default();
     d.add([member("alice")]);
     store
-        .update_resource("c", GROUP, "g", None, members_patch(d))
+        .update_resource("c", GROUP, "g", None, members_patch(d), &ctx(at(100)))
         .await
         .unwrap();
 

@@ -21,7 +21,7 @@ use scim::query::Paging;
 use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use crate::at;
+use crate::{at, ctx};
 
 const USERS: usize = 10;
 
@@ -411,8 +411,8 @@ impl Fixture {
                             id: format!("id{i}"),
                             body,
                             members: Vec::new(),
-                            at: created(i),
                         },
+                        &ctx(created(i)),
                     )
                     .await
                     .expect("create");

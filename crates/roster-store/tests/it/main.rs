@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use roster_core::Store;
 use roster_core::connector::Connector;
-use roster_core::store::{Load, NewResource, ResourceKind, StoredResource};
+use roster_core::store::{Actor, Load, NewResource, ResourceKind, StoredResource, WriteContext};
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 use time::OffsetDateTime;
@@ -30,6 +30,11 @@ pub(crate) async fn sqlite_store() -> (Arc<dyn Store>, TempDir) {
 /// the store keeps).
 pub(crate) fn at(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_750_000_000 + secs).expect("valid time")
+}
+
+/// A SCIM write at `t` by the IdP of connector `c`, for request `req`.
+pub(crate) fn ctx(t: OffsetDateTime) -> WriteContext {
+    WriteContext::new(t, Actor::Connector("c".into())).with_request_id("req")
 }
 
 /// A normalised body, as the IdP view hands it to the store.
@@ -72,8 +77,8 @@ pub(crate) async fn create(
                 id: id.to_owned(),
                 body,
                 members: Vec::new(),
-                at: at(1),
             },
+            &ctx(at(1)),
         )
         .await
         .expect("create resource")

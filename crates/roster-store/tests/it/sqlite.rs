@@ -8,7 +8,7 @@ use roster_core::store::{Load, NewResource, ResourceKind};
 use roster_store::{OpenError, SqliteStore};
 use sqlx::{ConnectOptions, Connection};
 
-use crate::{at, connector, create, get, user_body};
+use crate::{at, connector, create, ctx, get, user_body};
 
 #[tokio::test]
 async fn urls_choose_the_backend() {
@@ -148,8 +148,8 @@ async fn queued_writes_share_one_commit() {
                         id: format!("id{i}"),
                         body: user_body(&name),
                         members: Vec::new(),
-                        at: at(i as i64),
                     },
+                    &ctx(at(i as i64)),
                 )
                 .await
         }));
