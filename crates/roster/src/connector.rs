@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use roster_core::connector::{self, Connector};
+use roster_core::store::{Actor, WriteContext};
 use roster_core::token::{self, TokenRecord};
 use roster_core::{Clock, Store, StoreError, SystemClock};
 use serde_json::json;
@@ -137,7 +138,8 @@ pub(crate) async fn run(
             )?;
         }
         ConnectorCommand::Delete { id } => {
-            match store.delete_connector(&id).await {
+            let ctx = WriteContext::new(clock.now(), Actor::Cli);
+            match store.delete_connector(&id, &ctx).await {
                 Err(StoreError::NotFound) => bail!("no connector '{id}'"),
                 other => other?,
             }

@@ -293,8 +293,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- connectors ----
 
-    /// Creates a connector, and its directory (last in the order): [`StoreError::Conflict`]
-    /// if its id is taken.
+    /// Creates a connector, and its directory (last in the order; a `directory.create` audit
+    /// row at `connector.created_at`, actor `system`): [`StoreError::Conflict`] if its id is
+    /// taken.
     async fn create_connector(&self, connector: &Connector) -> Result<(), StoreError>;
     /// One connector.
     async fn connector(&self, id: &str) -> Result<Option<Connector>, StoreError>;
@@ -303,9 +304,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Enables or disables a connector: [`StoreError::NotFound`] if there is none.
     async fn set_connector_enabled(&self, id: &str, enabled: bool) -> Result<(), StoreError>;
     /// Deletes a connector with its tokens, its whole IdP view, its settings and sync results,
-    /// and its directory with every user and group in it (the audit log keeps their history):
-    /// [`StoreError::NotFound`] if there is none.
-    async fn delete_connector(&self, id: &str) -> Result<(), StoreError>;
+    /// and its directory with every user and group in it (one `directory.delete` audit row;
+    /// the log keeps their history): [`StoreError::NotFound`] if there is none.
+    async fn delete_connector(&self, id: &str, ctx: &WriteContext) -> Result<(), StoreError>;
 
     // ---- tokens ----
 

@@ -504,8 +504,8 @@ impl Store for FaultyStore {
     async fn set_connector_enabled(&self, id: &str, enabled: bool) -> Result<(), StoreError> {
         self.inner.set_connector_enabled(id, enabled).await
     }
-    async fn delete_connector(&self, id: &str) -> Result<(), StoreError> {
-        self.inner.delete_connector(id).await
+    async fn delete_connector(&self, id: &str, ctx: &WriteContext) -> Result<(), StoreError> {
+        self.inner.delete_connector(id, ctx).await
     }
     async fn add_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         self.inner.add_token(token).await

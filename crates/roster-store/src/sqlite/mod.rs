@@ -196,7 +196,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_connector(&self, id: &str) -> Result<(), StoreError> {
+    async fn delete_connector(&self, id: &str, _ctx: &WriteContext) -> Result<(), StoreError> {
         let id = id.to_owned();
         self.writer
             .write(move |conn| Box::pin(connectors::delete(conn, id)))

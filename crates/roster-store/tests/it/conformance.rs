@@ -132,10 +132,10 @@ pub(crate) async fn connectors(store: Arc<dyn Store>) {
     ));
     assert!(store.connector("nope").await.unwrap().is_none());
 
-    store.delete_connector("okta").await.unwrap();
+    store.delete_connector("okta", &ctx(at(200))).await.unwrap();
     assert!(store.connector("okta").await.unwrap().is_none());
     assert!(matches!(
-        store.delete_connector("okta").await,
+        store.delete_connector("okta", &ctx(at(200))).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -797,7 +797,7 @@ pub(crate) async fn deleting_a_connector_cascades(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
-    store.delete_connector("a").await.unwrap();
+    store.delete_connector("a", &ctx(at(200))).await.unwrap();
     assert!(store.token("ta").await.unwrap().is_none());
     assert!(store.token("tb").await.unwrap().is_some());
     assert!(get(&store, "b", USER, "u1").await.is_some());
