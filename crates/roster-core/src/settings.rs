@@ -365,7 +365,11 @@ impl Settings {
         }
 
         let from = &self.copy.from_directory;
-        if !from.is_empty() && crate::connector::validate_id(from).is_err() {
+        // `internal` is no valid connector id (it is reserved), but it is a directory.
+        if !from.is_empty()
+            && from != directory::INTERNAL
+            && crate::connector::validate_id(from).is_err()
+        {
             errors.push(SettingsError::new(
                 "copy.from_directory",
                 format!("'{from}' is not a directory id (\"internal\" or a connector id), or empty to turn copying off"),

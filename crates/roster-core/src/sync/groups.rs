@@ -63,19 +63,38 @@ impl GroupIndex {
     pub fn new<'a>(groups: impl IntoIterator<Item = &'a DirectoryGroup>) -> Self {
         let mut index = Self::default();
         for g in groups {
-            let key = fold_name(&g.name);
-            if let Some(idp) = &g.idp_id {
-                index.by_idp.insert(idp.clone(), key.clone());
-            }
-            index.by_name.insert(
-                key,
-                IndexedGroup {
-                    name: g.name.clone(),
-                    idp_id: g.idp_id.clone(),
-                },
-            );
+            index.insert(g);
         }
         index
+    }
+
+    /// Adds a group, or replaces the one of the same name: for a store that keeps one index
+    /// across many syncs (a preview, a batch of an apply) and applies each result to it.
+    pub fn insert(&mut self, group: &DirectoryGroup) {
+        let key = fold_name(&group.name);
+        if let Some(old) = self.by_name.get(&key).and_then(|g| g.idp_id.clone()) {
+            self.by_idp.remove(&old);
+        }
+        if let Some(idp) = &group.idp_id {
+            self.by_idp.insert(idp.clone(), key.clone());
+        }
+        self.by_name.insert(
+            key,
+            IndexedGroup {
+                name: group.name.clone(),
+                idp_id: group.idp_id.clone(),
+            },
+        );
+    }
+
+    /// Removes the group named `name` (case-insensitively), if there is one.
+    pub fn remove(&mut self, name: &str) {
+        let key = fold_name(name);
+        if let Some(idp) = self.by_name.remove(&key).and_then(|g| g.idp_id)
+            && self.by_idp.get(&idp) == Some(&key)
+        {
+            self.by_idp.remove(&idp);
+        }
     }
 
     fn by_name(&self, name: &str) -> Option<&IndexedGroup> {
