@@ -62,9 +62,172 @@ pub(crate) enum LogFormat {
 pub(crate) enum Command {
     /// Run the server
     Serve(ServeArgs),
-    /// Manage connectors and their tokens
+    /// Manage connectors, their tokens and their sync settings
     #[command(subcommand)]
     Connector(ConnectorCommand),
+    /// The directory's users
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// The directory's groups
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+    /// The directories and their order (the earliest wins a username)
+    #[command(subcommand)]
+    Directories(DirectoriesCommand),
+    /// The audit log: every directory change, oldest first
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SettingsCommand {
+    /// Print a connector's settings (TOML, or JSON with --json)
+    Show {
+        /// The connector's id
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate and store a connector's settings from a TOML file (or standard input)
+    Set {
+        /// The connector's id
+        id: String,
+        /// The settings document (TOML); standard input when absent
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Print the default settings document, with every field explained
+    Template,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UsersCommand {
+    /// List users, of one directory or all
+    List {
+        /// Only this directory (`internal` or a connector id)
+        #[arg(long)]
+        directory: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a user: each directory that holds the username, memberships with their origin,
+    /// and which directory the effective user comes from
+    Show {
+        /// The username (case-insensitive)
+        username: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a local user (in the internal directory unless --directory says otherwise)
+    Create {
+        /// The username
+        username: String,
+        /// The directory
+        #[arg(long, default_value = "internal")]
+        directory: String,
+        /// Display name
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Email address
+        #[arg(long)]
+        email: Option<String>,
+        /// Given name
+        #[arg(long)]
+        first_name: Option<String>,
+        /// Family name
+        #[arg(long)]
+        last_name: Option<String>,
+        /// Create the user inactive
+        #[arg(long)]
+        inactive: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupsCommand {
+    /// List groups, of one directory or all, with member counts
+    List {
+        /// Only this directory
+        #[arg(long)]
+        directory: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a local group (in the internal directory unless --directory says otherwise)
+    Create {
+        /// The group's name
+        name: String,
+        /// The directory
+        #[arg(long, default_value = "internal")]
+        directory: String,
+        /// A description
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Put a user in a group (origin `local`)
+    AddMember {
+        /// The group's name
+        group: String,
+        /// The username
+        username: String,
+        /// The directory
+        #[arg(long, default_value = "internal")]
+        directory: String,
+    },
+    /// Take a user out of a group
+    RemoveMember {
+        /// The group's name
+        group: String,
+        /// The username
+        username: String,
+        /// The directory
+        #[arg(long, default_value = "internal")]
+        directory: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DirectoriesCommand {
+    /// List the directories in order
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put the directories in this order (every directory id, once)
+    Order {
+        /// Directory ids, earliest first
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only changes made through this connector's directory
+    #[arg(long)]
+    pub(crate) connector: Option<String>,
+    /// Only rows after this sequence number (a change feed: pass the last one seen)
+    #[arg(long, value_name = "SEQ")]
+    pub(crate) since: Option<i64>,
+    /// At most this many rows
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: u32,
+    /// Print JSON (one array)
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +300,40 @@ pub(crate) enum ConnectorCommand {
     /// Manage a connector's bearer tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Show or set a connector's sync settings (mapping, group rules, cleanup, copy)
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+    /// Show what the stored settings (or a proposed document) would change, writing nothing
+    Preview {
+        /// The connector's id
+        id: String,
+        /// A proposed settings document (TOML) to preview instead of the stored one
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-sync every user of the connector now, with its stored settings
+    Apply {
+        /// The connector's id
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sync results: runs with their counters, and the latest outcome of each user
+    Results {
+        /// The connector's id
+        id: String,
+        /// Only users with this outcome (created, updated, unchanged, disabled, deleted,
+        /// filtered, failed)
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

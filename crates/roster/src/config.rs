@@ -142,7 +142,7 @@ mod tests {
         let cli = crate::cli::Cli::try_parse_from(args)?;
         let serve = match &cli.command {
             crate::cli::Command::Serve(s) => Some(s),
-            crate::cli::Command::Connector(_) => None,
+            _ => None,
         };
         Config::load(&cli.global, serve)
     }

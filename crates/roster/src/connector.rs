@@ -149,6 +149,11 @@ pub(crate) async fn run(
             )?;
         }
         ConnectorCommand::Token(command) => token_command(command, &*store, &clock, out).await?,
+        // `main` sends these to `crate::sync`.
+        ConnectorCommand::Settings(_)
+        | ConnectorCommand::Preview { .. }
+        | ConnectorCommand::Apply { .. }
+        | ConnectorCommand::Results { .. } => bail!("not a connector management command"),
     }
     Ok(())
 }

@@ -4,14 +4,16 @@
 mod cli;
 mod config;
 mod connector;
+mod directory;
 mod serve;
+mod sync;
 mod telemetry;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ConnectorCommand};
 use crate::config::Config;
 
 fn main() -> ExitCode {
@@ -40,7 +42,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let serve_args = match &cli.command {
         Command::Serve(args) => Some(args),
-        Command::Connector(_) => None,
+        _ => None,
     };
     let config = Config::load(&cli.global, serve_args)?;
     telemetry::init(config.log_format);
@@ -53,11 +55,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.database_url
             ))
         })?;
+    let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Serve(_) => serve::run(&config, store).await,
-        Command::Connector(command) => {
-            let mut out = std::io::stdout().lock();
-            connector::run(command, &config, store, &mut out).await
-        }
+        Command::Connector(
+            command @ (ConnectorCommand::Settings(_)
+            | ConnectorCommand::Preview { .. }
+            | ConnectorCommand::Apply { .. }
+            | ConnectorCommand::Results { .. }),
+        ) => sync::run(command, &*store, &mut out).await,
+        Command::Connector(command) => connector::run(command, &config, store, &mut out).await,
+        Command::Users(command) => directory::users(command, &*store, &mut out).await,
+        Command::Groups(command) => directory::groups(command, &*store, &mut out).await,
+        Command::Directories(command) => directory::directories(command, &*store, &mut out).await,
+        Command::Audit(args) => directory::audit(args, &*store, &mut out).await,
     }
 }

@@ -1,72 +1,8 @@
 //! `roster serve`: the quick start, end to end, over HTTP and HTTPS.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::time::Duration;
-
 use serde_json::Value;
 
-use crate::Env;
-
-/// A running `roster serve`, stopped with SIGTERM when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(env: &Env, extra: &[&str]) -> Self {
-        Self::spawn(env.command(), extra)
-    }
-
-    /// `roster serve --listen 127.0.0.1:0 EXTRA…` from `command` (an [`Env::command`]).
-    fn spawn(mut command: std::process::Command, extra: &[&str]) -> Self {
-        let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn roster serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let url = line
-            .trim()
-            .strip_prefix("roster listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        Self { child, url }
-    }
-
-    /// Sends SIGTERM and waits: the exit status of a graceful stop.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status();
-        let status = self.child.wait().expect("wait");
-        std::mem::forget(self);
-        status
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
+use crate::{Env, Server, client};
 
 #[tokio::test]
 async fn quick_start_serves_entra_test_connection_and_stops_gracefully() {
