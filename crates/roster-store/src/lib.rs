@@ -16,6 +16,7 @@
 mod columns;
 mod cursor;
 pub mod sqlite;
+mod workset;
 
 use std::sync::Arc;
 

@@ -5,11 +5,14 @@
 
 use roster_core::StoreError;
 use roster_core::connector::Connector;
+use roster_core::store::{Actor, AuditAction, SubjectKind, SyncSource, WriteContext};
 use roster_core::token::TokenRecord;
+use serde_json::json;
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use super::journal::Journal;
 use super::{backend, from_ms, to_ms};
 
 fn connector_row(row: &SqliteRow) -> Result<Connector, StoreError> {
@@ -46,24 +49,49 @@ fn kind_of(e: &sqlx::Error) -> Option<ErrorKind> {
     e.as_database_error().map(|d| d.kind())
 }
 
+/// Creates the connector and its directory, last in the order.
 pub(super) async fn create(
     conn: &mut SqliteConnection,
     connector: Connector,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO connectors (id, name, enabled, created_ms) VALUES (?, ?, ?, ?)")
-        .bind(&connector.id)
-        .bind(&connector.name)
-        .bind(connector.enabled)
-        .bind(to_ms(connector.created_at))
-        .execute(conn)
-        .await
-        .map_err(|e| match kind_of(&e) {
-            Some(ErrorKind::UniqueViolation) => {
-                StoreError::Conflict(format!("connector '{}' already exists", connector.id))
-            }
-            _ => backend(e),
-        })?;
-    Ok(())
+    let position: i64 = sqlx::query_scalar(
+        "INSERT INTO connectors (id, name, enabled, created_ms) VALUES (?, ?, ?, ?); \
+         INSERT INTO directories (id, name, kind, connector_id, position) \
+         SELECT ?, ?, 'connector', ?, coalesce(max(position), -1) + 1 FROM directories \
+         RETURNING position",
+    )
+    .bind(&connector.id)
+    .bind(&connector.name)
+    .bind(connector.enabled)
+    .bind(to_ms(connector.created_at))
+    .bind(&connector.id)
+    .bind(&connector.name)
+    .bind(&connector.id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| match kind_of(&e) {
+        Some(ErrorKind::UniqueViolation) => {
+            StoreError::Conflict(format!("connector '{}' already exists", connector.id))
+        }
+        _ => backend(e),
+    })?;
+    // Roster makes the directory, when the connector is made.
+    let ctx = WriteContext::new(connector.created_at, Actor::System);
+    let mut journal = Journal::new(Some(&connector.id), &ctx, SyncSource::Scim);
+    journal.audit(
+        Some(&connector.id),
+        SubjectKind::Directory,
+        &connector.id,
+        Some(&connector.name),
+        AuditAction::DirectoryCreate,
+        None,
+        Some(
+            json!({"id": connector.id, "name": connector.name, "kind": "connector",
+            "connector_id": connector.id, "position": position}),
+        ),
+        None,
+    );
+    journal.flush(conn).await
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<Connector>, StoreError> {
@@ -104,16 +132,50 @@ pub(super) async fn set_enabled(
     Ok(())
 }
 
-pub(super) async fn delete(conn: &mut SqliteConnection, id: String) -> Result<(), StoreError> {
-    // One statement; the foreign keys cascade to tokens, users (and their email rows), groups
-    // (and their membership rows). This is the one write whose size is the connector's.
+/// Deletes the connector and, by cascade, everything of it, its directory included (one
+/// audit row, with how many users and groups the directory held).
+pub(super) async fn delete(
+    conn: &mut SqliteConnection,
+    id: &str,
+    ctx: &WriteContext,
+) -> Result<(), StoreError> {
+    let before: Option<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT d.name, d.position, \
+         (SELECT count(*) FROM dir_users WHERE directory_id = d.id), \
+         (SELECT count(*) FROM dir_groups WHERE directory_id = d.id) \
+         FROM directories AS d WHERE d.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    // One statement; the foreign keys cascade to tokens, the IdP view (users and their email
+    // rows, groups and their membership rows), settings, sync results and the directory (its
+    // users, groups and memberships). This is the one write whose size is the connector's.
     let done = sqlx::query("DELETE FROM connectors WHERE id = ?")
-        .bind(&id)
-        .execute(conn)
+        .bind(id)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
+    }
+    if let Some((name, position, users, groups)) = before {
+        let mut journal = Journal::new(Some(id), ctx, SyncSource::Scim);
+        journal.audit(
+            Some(id),
+            SubjectKind::Directory,
+            id,
+            Some(&name),
+            AuditAction::DirectoryDelete,
+            Some(
+                json!({"id": id, "name": name, "kind": "connector", "connector_id": id,
+                "position": position}),
+            ),
+            None,
+            Some(json!({"users_removed": users, "groups_removed": groups})),
+        );
+        journal.flush(conn).await?;
     }
     Ok(())
 }

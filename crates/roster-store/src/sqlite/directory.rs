@@ -1,132 +1,681 @@
-//! The directory side of the SQLite store ([`DirectoryStore`]).
+//! The directory side of the SQLite store ([`DirectoryStore`]): settings, directories, the
+//! admin's reads and local writes, audit and sync results, preview and apply.
+//!
+//! Reads take the pool; writes are jobs of the writer, each with its audit rows in its
+//! transaction. The sync engine's own writes are in `sync` (SCIM write path) and `preview`
+//! (preview and apply).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use roster_core::StoreError;
-use roster_core::directory::{Directory, DirectoryGroup, DirectoryUser};
+use roster_core::directory::{
+    self, Directory, DirectoryGroup, DirectoryKind, DirectoryUser, MembershipOrigin, UserData,
+    fold_name, validate_name,
+};
 use roster_core::settings::Settings;
 use roster_core::store::{
-    AuditEntry, AuditQuery, DirectoryStore, GroupPage, GroupQuery, NewGroup, NewUser, OutcomeQuery,
-    StoredSettings, SyncOptions, SyncOutcome, SyncReport, SyncRun, UserDetail, UserPage, UserQuery,
-    WriteContext,
+    AuditAction, AuditEntry, AuditQuery, DirectoryStore, GroupPage, GroupQuery, ListedGroup,
+    ListedUser, NewGroup, NewUser, OutcomeQuery, StoredSettings, SubjectKind, SyncOptions,
+    SyncOutcome, SyncReport, SyncRun, SyncSource, UserDetail, UserInDirectory, UserMembership,
+    UserPage, UserQuery, WriteContext,
 };
+use serde_json::{Value, json};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
-use super::SqliteStore;
+use super::journal::{self, Journal};
+use super::rows::{
+    GROUP_WIDTH, USER_WIDTH, attributes_json, group_columns, group_row, int_ids, origin,
+    user_columns, user_row, write_error,
+};
+use super::{SqliteStore, backend, preview, settings, to_ms};
 
-// In progress: each method is replaced by its implementation in the following commits.
-fn in_progress() -> StoreError {
-    StoreError::Unsupported("the directory side of the SQLite store is being written".into())
+/// The default page size of listings, and the largest.
+const PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1_000;
+
+fn page_size(limit: u32) -> i64 {
+    i64::from(if limit == 0 {
+        PAGE
+    } else {
+        limit.min(MAX_PAGE)
+    })
+}
+
+/// A listing cursor: the last row's sort key, `[name_lc, directory]`, as JSON text.
+fn cursor(name_lc: &str, directory: &str) -> String {
+    json!([name_lc, directory]).to_string()
+}
+
+fn parse_cursor(c: &str) -> Result<(String, String), StoreError> {
+    serde_json::from_str(c).map_err(|_| StoreError::InvalidCursor)
+}
+
+fn directory_row(row: &SqliteRow) -> Result<Directory, StoreError> {
+    let kind: String = row.try_get(2).map_err(backend)?;
+    let connector: Option<String> = row.try_get(3).map_err(backend)?;
+    let position: i64 = row.try_get(4).map_err(backend)?;
+    Ok(Directory {
+        id: row.try_get(0).map_err(backend)?,
+        name: row.try_get(1).map_err(backend)?,
+        kind: match (kind.as_str(), connector) {
+            ("connector", Some(connector_id)) => DirectoryKind::Connector { connector_id },
+            _ => DirectoryKind::Internal,
+        },
+        position: u32::try_from(position).unwrap_or(u32::MAX),
+    })
+}
+
+async fn directories(conn: &mut SqliteConnection) -> Result<Vec<Directory>, StoreError> {
+    sqlx::query(
+        "SELECT id, name, kind, connector_id, position FROM directories ORDER BY position, id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?
+    .iter()
+    .map(directory_row)
+    .collect()
+}
+
+/// The connector a directory belongs to (`None` for `internal`); [`StoreError::NotFound`]
+/// if there is no such directory.
+async fn directory_connector(
+    conn: &mut SqliteConnection,
+    directory: &str,
+) -> Result<Option<String>, StoreError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT connector_id FROM directories WHERE id = ?")
+            .bind(directory)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    row.map(|(c,)| c).ok_or(StoreError::NotFound)
+}
+
+async fn reorder(
+    conn: &mut SqliteConnection,
+    order: Vec<String>,
+    ctx: &WriteContext,
+) -> Result<Vec<Directory>, StoreError> {
+    let before = directories(conn).await?;
+    let refs: Vec<&str> = order.iter().map(String::as_str).collect();
+    let after =
+        directory::reorder(&before, &refs).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    sqlx::query(
+        "UPDATE directories SET position = \
+         (SELECT e.key FROM json_each(?1) AS e WHERE e.value = directories.id)",
+    )
+    .bind(Value::from(order.clone()).to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let ids = |ds: &[Directory]| Value::from(ds.iter().map(|d| d.id.clone()).collect::<Vec<_>>());
+    let mut journal = Journal::new(None, ctx, SyncSource::Scim);
+    journal.audit(
+        None,
+        SubjectKind::Directory,
+        "order",
+        None,
+        AuditAction::DirectoryOrder,
+        Some(ids(&before)),
+        Some(ids(&after)),
+        None,
+    );
+    journal.flush(conn).await?;
+    Ok(after)
+}
+
+async fn users(pool: &SqlitePool, query: &UserQuery) -> Result<UserPage, StoreError> {
+    let limit = page_size(query.limit);
+    let filter = |qb: &mut QueryBuilder<Sqlite>| {
+        if let Some(d) = &query.directory {
+            qb.push(" AND u.directory_id = ").push_bind(d.clone());
+        }
+    };
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM dir_users AS u WHERE true");
+    filter(&mut count);
+    let total: i64 = count
+        .build()
+        .fetch_one(pool)
+        .await
+        .map_err(backend)?
+        .try_get(0)
+        .map_err(backend)?;
+    let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+        "SELECT ",
+        user_columns!(),
+        ", NOT EXISTS (SELECT 1 FROM dir_users AS o \
+         JOIN directories AS od ON od.id = o.directory_id \
+         WHERE o.username_lc = u.username_lc AND o.id <> u.id \
+         AND (od.position < d.position OR (od.position = d.position AND od.id < d.id))) \
+         FROM dir_users AS u JOIN directories AS d ON d.id = u.directory_id WHERE true"
+    ));
+    filter(&mut qb);
+    if let Some(after) = &query.after {
+        let (name, dir) = parse_cursor(after)?;
+        qb.push(" AND (u.username_lc, u.directory_id) > (")
+            .push_bind(name)
+            .push(", ")
+            .push_bind(dir)
+            .push(")");
+    }
+    qb.push(" ORDER BY u.username_lc, u.directory_id LIMIT ")
+        .push_bind(limit + 1);
+    let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
+    let mut users = Vec::with_capacity(rows.len());
+    for row in &rows {
+        users.push(ListedUser {
+            user: user_row(row, 0)?,
+            effective: row.try_get(USER_WIDTH).map_err(backend)?,
+        });
+    }
+    let next = if users.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        users.pop();
+        users
+            .last()
+            .map(|u| cursor(&fold_name(&u.user.data.username), &u.user.directory))
+    } else {
+        None
+    };
+    Ok(UserPage {
+        total: u64::try_from(total).unwrap_or(0),
+        users,
+        next,
+    })
+}
+
+async fn memberships(
+    conn: &mut SqliteConnection,
+    user_ids: &[&str],
+) -> Result<HashMap<String, Vec<UserMembership>>, StoreError> {
+    let rows: Vec<(i64, i64, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT m.user_id, g.id, g.name, g.idp_id, m.origin FROM dir_memberships AS m \
+         JOIN dir_groups AS g ON g.id = m.group_id \
+         WHERE m.user_id IN (SELECT value FROM json_each(?)) ORDER BY g.name_lc",
+    )
+    .bind(int_ids(user_ids.iter().copied()))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let mut out: HashMap<String, Vec<UserMembership>> = HashMap::new();
+    for (user, group_id, group, idp_group, o) in rows {
+        out.entry(user.to_string())
+            .or_default()
+            .push(UserMembership {
+                group_id: group_id.to_string(),
+                group,
+                idp_group,
+                origin: origin(&o)?,
+            });
+    }
+    Ok(out)
+}
+
+async fn user(pool: &SqlitePool, username: &str) -> Result<Option<UserDetail>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM dir_users AS u JOIN directories AS d \
+         ON d.id = u.directory_id WHERE u.username_lc = ? ORDER BY d.position, d.id"
+    ))
+    .bind(fold_name(username))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let found: Vec<DirectoryUser> = rows
+        .iter()
+        .map(|r| user_row(r, 0))
+        .collect::<Result<_, _>>()?;
+    let Some(first) = found.first() else {
+        return Ok(None);
+    };
+    let effective_directory = first.directory.clone();
+    let ids: Vec<&str> = found.iter().map(|u| u.id.as_str()).collect();
+    let mut ms = memberships(&mut conn, &ids).await?;
+    let users = found
+        .into_iter()
+        .enumerate()
+        .map(|(i, user)| UserInDirectory {
+            memberships: ms.remove(&user.id).unwrap_or_default(),
+            effective: i == 0,
+            user,
+        })
+        .collect();
+    Ok(Some(UserDetail {
+        effective_directory,
+        users,
+    }))
+}
+
+async fn groups(pool: &SqlitePool, query: &GroupQuery) -> Result<GroupPage, StoreError> {
+    let limit = page_size(query.limit);
+    let filter = |qb: &mut QueryBuilder<Sqlite>| {
+        if let Some(d) = &query.directory {
+            qb.push(" AND g.directory_id = ").push_bind(d.clone());
+        }
+    };
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM dir_groups AS g WHERE true");
+    filter(&mut count);
+    let total: i64 = count
+        .build()
+        .fetch_one(pool)
+        .await
+        .map_err(backend)?
+        .try_get(0)
+        .map_err(backend)?;
+    let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+        "SELECT ",
+        group_columns!(),
+        ", \
+         (SELECT count(*) FROM dir_memberships AS m WHERE m.group_id = g.id) \
+         FROM dir_groups AS g WHERE true"
+    ));
+    filter(&mut qb);
+    if let Some(after) = &query.after {
+        let (name, dir) = parse_cursor(after)?;
+        qb.push(" AND (g.name_lc, g.directory_id) > (")
+            .push_bind(name)
+            .push(", ")
+            .push_bind(dir)
+            .push(")");
+    }
+    qb.push(" ORDER BY g.name_lc, g.directory_id LIMIT ")
+        .push_bind(limit + 1);
+    let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let members: i64 = row.try_get(GROUP_WIDTH).map_err(backend)?;
+        groups.push(ListedGroup {
+            group: group_row(row, 0)?,
+            members: u64::try_from(members).unwrap_or(0),
+        });
+    }
+    let next = if groups.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        groups.pop();
+        groups
+            .last()
+            .map(|g| cursor(&fold_name(&g.group.name), &g.group.directory))
+    } else {
+        None
+    };
+    Ok(GroupPage {
+        total: u64::try_from(total).unwrap_or(0),
+        groups,
+        next,
+    })
+}
+
+fn taken(e: StoreError, what: &str, name: &str, directory: &str) -> StoreError {
+    match e {
+        StoreError::Conflict(_) => StoreError::Conflict(format!(
+            "{what} '{name}' already exists in directory '{directory}'"
+        )),
+        other => other,
+    }
+}
+
+async fn create_user(
+    conn: &mut SqliteConnection,
+    directory: &str,
+    new: NewUser,
+    ctx: &WriteContext,
+) -> Result<DirectoryUser, StoreError> {
+    validate_name("username", &new.username).map_err(StoreError::Invalid)?;
+    let connector = directory_connector(conn, directory).await?;
+    let data = UserData {
+        display_name: new
+            .display_name
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| new.username.clone()),
+        username: new.username,
+        email: new.email,
+        first_name: new.first_name,
+        last_name: new.last_name,
+        active: new.active,
+        attributes: new.attributes,
+        last_login: new.last_login,
+        idp_id: None,
+        cleanup: None,
+        anonymized: false,
+    };
+    let at = to_ms(ctx.at);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO dir_users (directory_id, username, username_lc, display_name, email, \
+         first_name, last_name, active, attributes, last_login_ms, idp_id, created_ms, \
+         modified_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) RETURNING id",
+    )
+    .bind(directory)
+    .bind(&data.username)
+    .bind(fold_name(&data.username))
+    .bind(&data.display_name)
+    .bind(&data.email)
+    .bind(&data.first_name)
+    .bind(&data.last_name)
+    .bind(data.active)
+    .bind(attributes_json(&data.attributes))
+    .bind(data.last_login.map(to_ms))
+    .bind(at)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| taken(write_error(e), "user", &data.username, directory))?;
+    let user = DirectoryUser {
+        id: id.to_string(),
+        directory: directory.to_owned(),
+        data,
+    };
+    let mut journal = Journal::new(connector.as_deref(), ctx, SyncSource::Scim);
+    journal.audit(
+        Some(directory),
+        SubjectKind::User,
+        &user.id,
+        Some(&user.data.username),
+        AuditAction::UserCreate,
+        None,
+        serde_json::to_value(&user.data).ok(),
+        None,
+    );
+    journal.flush(conn).await?;
+    Ok(user)
+}
+
+async fn create_group(
+    conn: &mut SqliteConnection,
+    directory: &str,
+    new: NewGroup,
+    ctx: &WriteContext,
+) -> Result<DirectoryGroup, StoreError> {
+    validate_name("group name", &new.name).map_err(StoreError::Invalid)?;
+    let connector = directory_connector(conn, directory).await?;
+    let at = to_ms(ctx.at);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO dir_groups (directory_id, name, name_lc, description, idp_id, created_ms, \
+         modified_ms) VALUES (?, ?, ?, ?, NULL, ?, ?) RETURNING id",
+    )
+    .bind(directory)
+    .bind(&new.name)
+    .bind(fold_name(&new.name))
+    .bind(&new.description)
+    .bind(at)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| taken(write_error(e), "group", &new.name, directory))?;
+    let group = DirectoryGroup {
+        id: id.to_string(),
+        directory: directory.to_owned(),
+        name: new.name,
+        description: new.description,
+        idp_id: None,
+    };
+    let mut journal = Journal::new(connector.as_deref(), ctx, SyncSource::Scim);
+    journal.audit(
+        Some(directory),
+        SubjectKind::Group,
+        &group.id,
+        Some(&group.name),
+        AuditAction::GroupCreate,
+        None,
+        serde_json::to_value(&group).ok(),
+        None,
+    );
+    journal.flush(conn).await?;
+    Ok(group)
+}
+
+/// A local membership change: the user and group by name in `directory`.
+async fn member(
+    conn: &mut SqliteConnection,
+    directory: &str,
+    username: &str,
+    group: &str,
+    add: bool,
+    ctx: &WriteContext,
+) -> Result<bool, StoreError> {
+    let connector = directory_connector(conn, directory).await?;
+    let user: Option<(i64, String)> = sqlx::query_as(
+        "SELECT id, username FROM dir_users WHERE directory_id = ? AND username_lc = ?",
+    )
+    .bind(directory)
+    .bind(fold_name(username))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let g: Option<(i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, name, idp_id FROM dir_groups WHERE directory_id = ? AND name_lc = ?",
+    )
+    .bind(directory)
+    .bind(fold_name(group))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let (Some((user_id, username)), Some((group_id, group, idp_group))) = (user, g) else {
+        return Err(StoreError::NotFound);
+    };
+    let changed: Option<String> = if add {
+        sqlx::query_scalar(
+            "INSERT INTO dir_memberships (user_id, group_id, origin) VALUES (?, ?, 'local') \
+             ON CONFLICT DO NOTHING RETURNING origin",
+        )
+    } else {
+        sqlx::query_scalar(
+            "DELETE FROM dir_memberships WHERE user_id = ? AND group_id = ? RETURNING origin",
+        )
+    }
+    .bind(user_id)
+    .bind(group_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(write_error)?;
+    let Some(o) = changed else {
+        return Ok(false);
+    };
+    let about = json!({"group": group, "group_id": group_id.to_string(),
+        "idp_group": idp_group, "origin": origin(&o).unwrap_or(MembershipOrigin::Local)});
+    let (action, before, after) = if add {
+        (AuditAction::MembershipAdd, None, Some(about))
+    } else {
+        (AuditAction::MembershipRemove, Some(about), None)
+    };
+    let mut journal = Journal::new(connector.as_deref(), ctx, SyncSource::Scim);
+    journal.audit(
+        Some(directory),
+        SubjectKind::Membership,
+        &user_id.to_string(),
+        Some(&username),
+        action,
+        before,
+        after,
+        None,
+    );
+    journal.flush(conn).await?;
+    Ok(true)
 }
 
 #[async_trait]
 impl DirectoryStore for SqliteStore {
-    async fn settings(&self, _connector_id: &str) -> Result<StoredSettings, StoreError> {
-        Err(in_progress())
+    async fn settings(&self, connector_id: &str) -> Result<StoredSettings, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        settings::get(&mut conn, connector_id).await
     }
 
     async fn set_settings(
         &self,
-        _connector_id: &str,
-        _settings: &Settings,
-        _if_version: Option<i64>,
-        _ctx: &WriteContext,
+        connector_id: &str,
+        document: &Settings,
+        if_version: Option<i64>,
+        ctx: &WriteContext,
     ) -> Result<StoredSettings, StoreError> {
-        Err(in_progress())
+        // Compiled before the job: the writer never waits for a compile.
+        let compiled = Arc::new(document.compile().map_err(StoreError::InvalidSettings)?);
+        let (connector_id, ctx, cache) = (
+            connector_id.to_owned(),
+            ctx.clone(),
+            Arc::clone(&self.settings),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    settings::set(conn, &cache, &connector_id, compiled, if_version, &ctx).await
+                })
+            })
+            .await
     }
 
     async fn directories(&self) -> Result<Vec<Directory>, StoreError> {
-        Err(in_progress())
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        directories(&mut conn).await
     }
 
     async fn reorder_directories(
         &self,
-        _order: &[String],
-        _ctx: &WriteContext,
+        order: &[String],
+        ctx: &WriteContext,
     ) -> Result<Vec<Directory>, StoreError> {
-        Err(in_progress())
+        let (order, ctx) = (order.to_vec(), ctx.clone());
+        self.writer
+            .write(move |conn| Box::pin(async move { reorder(conn, order, &ctx).await }))
+            .await
     }
 
-    async fn users(&self, _query: &UserQuery) -> Result<UserPage, StoreError> {
-        Err(in_progress())
+    async fn users(&self, query: &UserQuery) -> Result<UserPage, StoreError> {
+        users(&self.pool, query).await
     }
 
-    async fn user(&self, _username: &str) -> Result<Option<UserDetail>, StoreError> {
-        Err(in_progress())
+    async fn user(&self, username: &str) -> Result<Option<UserDetail>, StoreError> {
+        user(&self.pool, username).await
     }
 
-    async fn groups(&self, _query: &GroupQuery) -> Result<GroupPage, StoreError> {
-        Err(in_progress())
+    async fn groups(&self, query: &GroupQuery) -> Result<GroupPage, StoreError> {
+        groups(&self.pool, query).await
     }
 
     async fn create_user(
         &self,
-        _directory: &str,
-        _user: &NewUser,
-        _ctx: &WriteContext,
+        directory: &str,
+        user: &NewUser,
+        ctx: &WriteContext,
     ) -> Result<DirectoryUser, StoreError> {
-        Err(in_progress())
+        let (directory, user, ctx) = (directory.to_owned(), user.clone(), ctx.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { create_user(conn, &directory, user, &ctx).await })
+            })
+            .await
     }
 
     async fn create_group(
         &self,
-        _directory: &str,
-        _group: &NewGroup,
-        _ctx: &WriteContext,
+        directory: &str,
+        group: &NewGroup,
+        ctx: &WriteContext,
     ) -> Result<DirectoryGroup, StoreError> {
-        Err(in_progress())
+        let (directory, group, ctx) = (directory.to_owned(), group.clone(), ctx.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { create_group(conn, &directory, group, &ctx).await })
+            })
+            .await
     }
 
     async fn add_member(
         &self,
-        _directory: &str,
-        _username: &str,
-        _group: &str,
-        _ctx: &WriteContext,
+        directory: &str,
+        username: &str,
+        group: &str,
+        ctx: &WriteContext,
     ) -> Result<bool, StoreError> {
-        Err(in_progress())
+        let (d, u, g, ctx) = (
+            directory.to_owned(),
+            username.to_owned(),
+            group.to_owned(),
+            ctx.clone(),
+        );
+        self.writer
+            .write(move |conn| Box::pin(async move { member(conn, &d, &u, &g, true, &ctx).await }))
+            .await
     }
 
     async fn remove_member(
         &self,
-        _directory: &str,
-        _username: &str,
-        _group: &str,
-        _ctx: &WriteContext,
+        directory: &str,
+        username: &str,
+        group: &str,
+        ctx: &WriteContext,
     ) -> Result<bool, StoreError> {
-        Err(in_progress())
+        let (d, u, g, ctx) = (
+            directory.to_owned(),
+            username.to_owned(),
+            group.to_owned(),
+            ctx.clone(),
+        );
+        self.writer
+            .write(move |conn| Box::pin(async move { member(conn, &d, &u, &g, false, &ctx).await }))
+            .await
     }
 
-    async fn audit(&self, _query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
-        Err(in_progress())
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        journal::audit(&self.pool, query).await
     }
 
     async fn sync_runs(
         &self,
-        _connector_id: &str,
-        _since: Option<OffsetDateTime>,
-        _limit: u32,
+        connector_id: &str,
+        since: Option<OffsetDateTime>,
+        limit: u32,
     ) -> Result<Vec<SyncRun>, StoreError> {
-        Err(in_progress())
+        journal::runs(&self.pool, connector_id, since, limit).await
     }
 
-    async fn sync_outcomes(&self, _query: &OutcomeQuery) -> Result<Vec<SyncOutcome>, StoreError> {
-        Err(in_progress())
+    async fn sync_outcomes(&self, query: &OutcomeQuery) -> Result<Vec<SyncOutcome>, StoreError> {
+        journal::outcomes(&self.pool, query).await
     }
 
     async fn preview(
         &self,
-        _connector_id: &str,
-        _options: &SyncOptions,
+        connector_id: &str,
+        options: &SyncOptions,
     ) -> Result<SyncReport, StoreError> {
-        Err(in_progress())
+        preview::preview(&self.pool, &self.settings, connector_id, options).await
     }
 
     async fn apply(
         &self,
-        _connector_id: &str,
-        _options: &SyncOptions,
-        _ctx: &WriteContext,
+        connector_id: &str,
+        options: &SyncOptions,
+        ctx: &WriteContext,
     ) -> Result<SyncReport, StoreError> {
-        Err(in_progress())
+        if options.proposed.is_some() {
+            return Err(StoreError::Invalid(
+                "apply runs the stored settings: store the proposed ones first".into(),
+            ));
+        }
+        preview::apply(
+            &self.pool,
+            &self.writer,
+            &self.settings,
+            connector_id,
+            options,
+            ctx,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_core::directory::INTERNAL;
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = cursor("adele", INTERNAL);
+        assert_eq!(parse_cursor(&c).unwrap(), ("adele".into(), INTERNAL.into()));
+        assert!(matches!(parse_cursor("x"), Err(StoreError::InvalidCursor)));
     }
 }

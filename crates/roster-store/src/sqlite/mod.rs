@@ -17,13 +17,19 @@
 mod connectors;
 mod directory;
 mod filter;
+mod journal;
 mod list;
+mod preview;
 mod resources;
+mod rows;
+mod settings;
+mod sync;
 mod writer;
 
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,6 +47,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, SqlSafeStr};
 use time::OffsetDateTime;
 
+use self::settings::SettingsCache;
 use self::writer::Writer;
 pub use self::writer::WriterCounts;
 use crate::OpenError;
@@ -61,16 +68,26 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: Writer,
+    settings: Arc<SettingsCache>,
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        include_str!("migrations/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("init"),
+            MigrationType::Simple,
+            include_str!("migrations/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("directory"),
+            MigrationType::Simple,
+            include_str!("migrations/0002_directory.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 impl SqliteStore {
@@ -142,6 +159,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Writer::spawn(conn),
+            settings: Arc::default(),
         })
     }
 
@@ -196,10 +214,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_connector(&self, id: &str, _ctx: &WriteContext) -> Result<(), StoreError> {
-        let id = id.to_owned();
+    async fn delete_connector(&self, id: &str, ctx: &WriteContext) -> Result<(), StoreError> {
+        let (id, ctx) = (id.to_owned(), ctx.clone());
         self.writer
-            .write(move |conn| Box::pin(connectors::delete(conn, id)))
+            .write(move |conn| Box::pin(async move { connectors::delete(conn, &id, &ctx).await }))
             .await
     }
 
@@ -240,10 +258,39 @@ impl Store for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<StoredResource, StoreError> {
         let connector_id = connector_id.to_owned();
-        let at = ctx.at;
+        let (ctx, cache) = (ctx.clone(), Arc::clone(&self.settings));
         self.writer
             .write(move |conn| {
-                Box::pin(async move { resources::create(conn, &connector_id, kind, new, at).await })
+                Box::pin(async move {
+                    let stored = resources::create(conn, &connector_id, kind, new, ctx.at).await?;
+                    match kind {
+                        ResourceKind::User => {
+                            let body = stored.body.clone();
+                            sync::user_created(conn, &cache, &connector_id, &ctx, &stored.id, body)
+                                .await?;
+                        }
+                        ResourceKind::Group => {
+                            let users = stored
+                                .members
+                                .iter()
+                                .flatten()
+                                .filter(|m| m.kind.as_deref() == Some("User"))
+                                .map(|m| m.value.clone())
+                                .collect();
+                            sync::group_created(
+                                conn,
+                                &cache,
+                                &connector_id,
+                                &ctx,
+                                &stored.id,
+                                &stored.body,
+                                users,
+                            )
+                            .await?;
+                        }
+                    }
+                    Ok(stored)
+                })
             })
             .await
     }
@@ -277,13 +324,49 @@ impl Store for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<Updated, StoreError> {
         let (connector_id, id) = (connector_id.to_owned(), id.to_owned());
-        let at = ctx.at;
+        let (ctx, cache) = (ctx.clone(), Arc::clone(&self.settings));
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let effect =
-                        resources::update(conn, &connector_id, kind, &id, if_version, update, at)
-                            .await?;
+                    let effect = resources::update(
+                        conn,
+                        &connector_id,
+                        kind,
+                        &id,
+                        if_version,
+                        update,
+                        ctx.at,
+                    )
+                    .await?;
+                    if effect.updated.changed {
+                        let after = &effect.updated.resource.body;
+                        match kind {
+                            ResourceKind::User => {
+                                sync::user_changed(
+                                    conn,
+                                    &cache,
+                                    &connector_id,
+                                    &ctx,
+                                    &id,
+                                    after.clone(),
+                                )
+                                .await?;
+                            }
+                            ResourceKind::Group => {
+                                sync::group_changed(
+                                    conn,
+                                    &cache,
+                                    &connector_id,
+                                    &ctx,
+                                    &id,
+                                    &effect.before,
+                                    after,
+                                    effect.members,
+                                )
+                                .await?;
+                            }
+                        }
+                    }
                     Ok(effect.updated)
                 })
             })
@@ -299,11 +382,25 @@ impl Store for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<(), StoreError> {
         let (connector_id, id) = (connector_id.to_owned(), id.to_owned());
-        let at = ctx.at;
+        let (ctx, cache) = (ctx.clone(), Arc::clone(&self.settings));
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    resources::delete(conn, &connector_id, kind, &id, if_version, at).await
+                    match kind {
+                        ResourceKind::User => {
+                            resources::delete(conn, &connector_id, kind, &id, if_version, ctx.at)
+                                .await?;
+                            sync::user_deleted(conn, &cache, &connector_id, &ctx, &id).await
+                        }
+                        ResourceKind::Group => {
+                            let deletion =
+                                sync::group_deleting(conn, &cache, &connector_id, &ctx, &id)
+                                    .await?;
+                            resources::delete(conn, &connector_id, kind, &id, if_version, ctx.at)
+                                .await?;
+                            sync::group_deleted(conn, deletion).await
+                        }
+                    }
                 })
             })
             .await

@@ -1226,20 +1226,6 @@ pub(crate) async fn idp_filters(store: Arc<dyn Store>) {
     assert!(users(&chain).await.is_empty());
 }
 
-macro_rules! suite {
-    ($backend:ident, $factory:path: $($name:ident),* $(,)?) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _guard) = $factory().await;
-                    super::$name(store).await;
-                }
-            )*
-        }
-    };
-}
-
 suite!(
     sqlite, crate::sqlite_store:
     connectors,

@@ -2,10 +2,29 @@
 //!
 //! - `conformance`: what every backend must do, written against `Arc<dyn Store>` and run
 //!   here on SQLite (a PostgreSQL backend runs the same functions);
+//! - `directory`: the same for the directory side: the sync engine driven by SCIM writes,
+//!   settings, directories, audit log, sync results, preview and apply;
 //! - `filters`: a property test that SQL filtering agrees with `Filter::matches`;
 //! - `sqlite`: what is specific to the SQLite backend (URLs, group commit, files).
 
+/// Turns a list of check functions (each taking a fresh `Arc<dyn Store>`) into tests for a
+/// backend. A PostgreSQL backend adds one more invocation per suite with its own factory.
+macro_rules! suite {
+    ($backend:ident, $factory:path: $($name:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _guard) = $factory().await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+    };
+}
+
 mod conformance;
+mod directory;
 mod filters;
 mod sqlite;
 

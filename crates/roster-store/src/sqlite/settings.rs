@@ -1,0 +1,195 @@
+//! Connector settings: stored as JSON with a version, compiled once per version and cached.
+//!
+//! Every sync job reads the connector's settings version (one indexed lookup) and takes the
+//! compiled settings from the cache; only a version it has not seen (set by this process or
+//! by the CLI in another one) is compiled, once. The cache key is the version and the time it
+//! was set, so a connector deleted and created again under the same id never gets the old
+//! connector's rules.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use roster_core::StoreError;
+use roster_core::settings::{CompiledSettings, Settings, SettingsError};
+use roster_core::store::{AuditAction, StoredSettings, SubjectKind, SyncSource, WriteContext};
+use serde_json::json;
+use sqlx::SqliteConnection;
+
+use super::journal::Journal;
+use super::{backend, from_ms, to_ms};
+
+/// Compiled settings, or why the stored document no longer compiles (it did when it was
+/// saved; a later version of Roster may be stricter). Syncs under settings that do not
+/// compile fail, and say why.
+pub(crate) type Compiled = Result<Arc<CompiledSettings>, Arc<Vec<SettingsError>>>;
+
+/// What a cached entry is valid for: the settings version and the time it was set.
+type Key = (i64, i64);
+
+/// The compiled settings of each connector, for its current version.
+#[derive(Debug, Default)]
+pub(crate) struct SettingsCache {
+    entries: Mutex<HashMap<String, (Key, Compiled)>>,
+}
+
+impl SettingsCache {
+    fn get(&self, connector_id: &str, key: Key) -> Option<Compiled> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(connector_id)
+            .filter(|(k, _)| *k == key)
+            .map(|(_, c)| c.clone())
+    }
+
+    fn put(&self, connector_id: &str, key: Key, compiled: Compiled) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.insert(connector_id.to_owned(), (key, compiled));
+    }
+}
+
+/// A connector's settings version and the time it was set (0, 0 for the defaults).
+async fn version(
+    conn: &mut SqliteConnection,
+    connector_id: &str,
+) -> Result<(i64, i64), StoreError> {
+    Ok(sqlx::query_as::<_, (i64, i64)>(
+        "SELECT version, updated_ms FROM connector_settings WHERE connector_id = ?",
+    )
+    .bind(connector_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?
+    .unwrap_or((0, 0)))
+}
+
+async fn document(
+    conn: &mut SqliteConnection,
+    connector_id: &str,
+) -> Result<Option<(i64, i64, Settings)>, StoreError> {
+    let row: Option<(i64, i64, String)> = sqlx::query_as(
+        "SELECT version, updated_ms, document FROM connector_settings WHERE connector_id = ?",
+    )
+    .bind(connector_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    row.map(|(v, at, text)| {
+        Settings::from_json(&text)
+            .map(|s| (v, at, s))
+            .map_err(|e| StoreError::Backend(format!("stored settings: {e}").into()))
+    })
+    .transpose()
+}
+
+/// The connector's current settings version and compiled settings: one indexed lookup, and a
+/// compile only for a version not seen before.
+pub(super) async fn compiled(
+    conn: &mut SqliteConnection,
+    cache: &SettingsCache,
+    connector_id: &str,
+) -> Result<(i64, Compiled), StoreError> {
+    let key = version(conn, connector_id).await?;
+    if let Some(c) = cache.get(connector_id, key) {
+        return Ok((key.0, c));
+    }
+    let (key, settings) = match document(conn, connector_id).await? {
+        Some((v, at, s)) => ((v, at), s),
+        None => ((0, 0), Settings::default()),
+    };
+    let compiled: Compiled = settings.compile().map(Arc::new).map_err(Arc::new);
+    cache.put(connector_id, key, compiled.clone());
+    Ok((key.0, compiled))
+}
+
+async fn connector_exists(
+    conn: &mut SqliteConnection,
+    connector_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM connectors WHERE id = ?")
+            .bind(connector_id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?
+            > 0,
+    )
+}
+
+/// The stored settings (the defaults, version 0, if never set).
+pub(super) async fn get(
+    conn: &mut SqliteConnection,
+    connector_id: &str,
+) -> Result<StoredSettings, StoreError> {
+    if !connector_exists(conn, connector_id).await? {
+        return Err(StoreError::NotFound);
+    }
+    Ok(match document(conn, connector_id).await? {
+        Some((version, at, settings)) => StoredSettings {
+            connector_id: connector_id.to_owned(),
+            version,
+            settings,
+            updated_at: Some(from_ms(at)?),
+        },
+        None => StoredSettings {
+            connector_id: connector_id.to_owned(),
+            version: 0,
+            settings: Settings::default(),
+            updated_at: None,
+        },
+    })
+}
+
+/// Stores a document already compiled by the caller, with its audit row (a write job).
+pub(super) async fn set(
+    conn: &mut SqliteConnection,
+    cache: &SettingsCache,
+    connector_id: &str,
+    compiled: Arc<CompiledSettings>,
+    if_version: Option<i64>,
+    ctx: &WriteContext,
+) -> Result<StoredSettings, StoreError> {
+    let before = get(conn, connector_id).await?;
+    if let Some(expected) = if_version
+        && expected != before.version
+    {
+        return Err(StoreError::PreconditionFailed {
+            current: before.version,
+        });
+    }
+    let settings = compiled.settings().clone();
+    let version = before.version + 1;
+    let at = to_ms(ctx.at);
+    let document = serde_json::to_string(&settings).map_err(StoreError::backend)?;
+    sqlx::query(
+        "INSERT INTO connector_settings (connector_id, version, document, updated_ms) \
+         VALUES (?, ?, ?, ?) ON CONFLICT (connector_id) DO UPDATE SET \
+         version = excluded.version, document = excluded.document, \
+         updated_ms = excluded.updated_ms",
+    )
+    .bind(connector_id)
+    .bind(version)
+    .bind(&document)
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let mut journal = Journal::new(Some(connector_id), ctx, SyncSource::Scim);
+    journal.audit(
+        Some(connector_id),
+        SubjectKind::Settings,
+        connector_id,
+        None,
+        AuditAction::SettingsSet,
+        Some(json!({"version": before.version, "settings": before.settings})),
+        Some(json!({"version": version, "settings": settings})),
+        None,
+    );
+    journal.flush(conn).await?;
+    cache.put(connector_id, (version, at), Ok(compiled));
+    Ok(StoredSettings {
+        connector_id: connector_id.to_owned(),
+        version,
+        settings,
+        updated_at: Some(from_ms(at)?),
+    })
+}

@@ -1,0 +1,1305 @@
+//! The sync engine inside SQLite write jobs: gather what the engine needs with indexed
+//! queries, run it, write the change set, its audit rows and the outcomes, all in the job's
+//! transaction (`roster_core::sync`, "Integration").
+//!
+//! One [`SyncJob`] per write job. For a set of SCIM users (one for a user write, the k
+//! changed members of a group write, a batch of an apply) it reads, set-based, whatever their
+//! count:
+//!
+//! 1. the SCIM bodies not already in hand, the users' SCIM groups and the bodies of the
+//!    groups whose mapping is not cached (skipped for a user just created: it has no groups);
+//! 2. the connector directory's users linked to their SCIM ids or holding their mapped
+//!    usernames, and those users' memberships;
+//! 3. with copying on, the same-named users of the copy directory and their memberships;
+//! 4. the directory groups of [`roster_core::sync::UserInput::group_lookups`] (skipped when
+//!    there are none).
+//!
+//! Then each user in turn: the engine's result is written (created groups, the user, its
+//! memberships; a handful of statements) and recorded in the [`Workset`] for the next user.
+//! A user's writes run in a savepoint: if one fails on a constraint (which the engine's own
+//! checks should make impossible), they are rolled back and the user's outcome is `failed`,
+//! so a SCIM write is never refused for the directory's sake. The audit rows, outcomes and
+//! counters are written once at the end of the job ([`Journal::flush`]).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use roster_core::StoreError;
+use roster_core::directory::{DirectoryGroup, Membership, fold_name};
+use roster_core::settings::CompiledSettings;
+use roster_core::store::{
+    AuditAction, ReportedUser, SubjectKind, SyncSource, SyncSubject, WriteContext,
+};
+use roster_core::sync::{
+    GroupChange, GroupInput, GroupMapping, GroupResult, GroupState, IdpGroup, MembershipChange,
+    Outcome, UserChange, UserInput, UserResult, sync_group,
+};
+use serde_json::{Map, Value, json};
+use sqlx::{Row, SqliteConnection};
+
+use super::journal::Journal;
+use super::rows::{
+    USER_WIDTH, attributes_json, group_columns, group_row, int_ids, origin, row_id, texts,
+    user_columns, user_row, write_error,
+};
+use super::settings::{Compiled, SettingsCache, compiled};
+use super::{backend, to_ms};
+use crate::workset::{Synced, Workset};
+
+/// The mapped IdP groups, by SCIM id, with the version they were mapped at: kept across the
+/// batches of an apply so each group is mapped once while it does not change.
+#[derive(Debug, Default)]
+pub(super) struct IdpGroupCache(HashMap<String, (i64, IdpGroup)>);
+
+/// A SCIM user to sync.
+#[derive(Debug)]
+pub(super) enum ScimUser {
+    /// In the IdP view: its id, its body if the caller has it, and whether it was created in
+    /// this job (it has no SCIM groups yet).
+    Present {
+        id: String,
+        body: Option<Map<String, Value>>,
+        new: bool,
+    },
+    /// Deleted by the IdP.
+    Deleted { id: String },
+}
+
+impl ScimUser {
+    fn id(&self) -> &str {
+        match self {
+            Self::Present { id, .. } | Self::Deleted { id } => id,
+        }
+    }
+}
+
+/// How an IdP group bears on its members' syncs: a change of effect re-syncs every member.
+#[derive(Debug, PartialEq, Eq)]
+enum GroupEffect {
+    /// Not imported (filtered, or deleted).
+    Absent,
+    /// Its name cannot be mapped: its members' syncs fail.
+    Failed,
+    /// Imported; whether it is a required group and an always-assign group (which changes
+    /// its memberships' origin).
+    Imported { required: bool, always: bool },
+}
+
+fn effect(settings: &CompiledSettings, group: &IdpGroup) -> GroupEffect {
+    match &group.mapping {
+        GroupMapping::Imported { name } => GroupEffect::Imported {
+            required: settings.has_required_groups() && settings.is_required_group(name),
+            always: settings.always_assigns(name),
+        },
+        GroupMapping::Filtered { .. } => GroupEffect::Absent,
+        GroupMapping::Failed { .. } => GroupEffect::Failed,
+    }
+}
+
+/// The syncs of one write job (see the module docs).
+#[derive(Debug)]
+pub(super) struct SyncJob {
+    connector_id: String,
+    version: i64,
+    settings: Compiled,
+    journal: Journal,
+    idp_groups: IdpGroupCache,
+}
+
+impl SyncJob {
+    /// Starts the syncs of a job for a connector: its compiled settings (cached per version).
+    pub(super) async fn begin(
+        conn: &mut SqliteConnection,
+        cache: &SettingsCache,
+        connector_id: &str,
+        ctx: &WriteContext,
+        source: SyncSource,
+    ) -> Result<Self, StoreError> {
+        let (version, settings) = compiled(conn, cache, connector_id).await?;
+        Ok(Self {
+            connector_id: connector_id.to_owned(),
+            version,
+            settings,
+            journal: Journal::new(Some(connector_id), ctx, source),
+            idp_groups: IdpGroupCache::default(),
+        })
+    }
+
+    /// The settings version the job runs.
+    pub(super) fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// Uses (and fills) `cache` for the IdP groups' mappings.
+    pub(super) fn with_idp_groups(mut self, cache: IdpGroupCache) -> Self {
+        self.idp_groups = cache;
+        self
+    }
+
+    /// The settings, or why they do not compile.
+    fn settings(&self) -> Result<Arc<CompiledSettings>, String> {
+        self.settings.clone().map_err(|errors| {
+            format!(
+                "the connector's settings do not compile: {}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })
+    }
+
+    /// Writes the audit rows and sync results; returns the IdP group mappings for the next
+    /// job of an apply.
+    pub(super) async fn finish(
+        self,
+        conn: &mut SqliteConnection,
+    ) -> Result<IdpGroupCache, StoreError> {
+        self.journal.flush(conn).await?;
+        Ok(self.idp_groups)
+    }
+
+    /// The mapped groups `ids` (SCIM group ids, with the version each has now).
+    async fn map_groups(
+        &mut self,
+        conn: &mut SqliteConnection,
+        settings: &CompiledSettings,
+        ids: &[(String, i64)],
+    ) -> Result<(), StoreError> {
+        let missing: BTreeSet<&str> = ids
+            .iter()
+            .filter(|(id, v)| self.idp_groups.0.get(id).is_none_or(|(cv, _)| cv != v))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT id, version, body FROM scim_groups WHERE connector_id = ? \
+             AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(&self.connector_id)
+        .bind(texts(missing))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        for (id, version, body) in rows {
+            let body: Map<String, Value> =
+                serde_json::from_str(&body).map_err(StoreError::backend)?;
+            let mapped = settings.map_group(&id, &body);
+            self.idp_groups.0.insert(id, (version, mapped));
+        }
+        Ok(())
+    }
+
+    /// Syncs SCIM users (in the order given); ids that are not users of the connector (a
+    /// group's member that is a group) are skipped. Returns each user's result, for reports.
+    pub(super) async fn sync_users(
+        &mut self,
+        conn: &mut SqliteConnection,
+        users: Vec<ScimUser>,
+    ) -> Result<Vec<ReportedUser>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let settings = match self.settings() {
+            Ok(s) => s,
+            Err(reason) => {
+                return Ok(users
+                    .iter()
+                    .map(|u| self.fail(u.id(), None, &reason))
+                    .collect());
+            }
+        };
+        let inputs = self.inputs(conn, &settings, users).await?;
+        let mut ws = Workset::new(&self.connector_id);
+        load_keyed(conn, &mut ws, &settings, inputs.iter().map(|(i, _)| i)).await?;
+        let mut out = Vec::with_capacity(inputs.len());
+        for (input, scim_name) in inputs {
+            let synced = ws.sync_user(&settings, &input);
+            let result = self.apply_guarded(conn, &mut ws, synced).await?;
+            let name = ws
+                .result_name(&result)
+                .or_else(|| input.username().map(str::to_owned))
+                .or(scim_name);
+            self.journal.outcome(
+                SyncSubject::User,
+                &input.scim_id,
+                name.as_deref(),
+                &result.outcome,
+                &result.warnings,
+            );
+            out.push(ReportedUser {
+                username: name,
+                result,
+            });
+        }
+        Ok(out)
+    }
+
+    fn fail(&mut self, scim_id: &str, name: Option<String>, reason: &str) -> ReportedUser {
+        let result = failed(scim_id, reason.to_owned(), Vec::new());
+        self.journal.outcome(
+            SyncSubject::User,
+            scim_id,
+            name.as_deref(),
+            &result.outcome,
+            &[],
+        );
+        ReportedUser {
+            username: name,
+            result,
+        }
+    }
+
+    /// The engine's inputs: SCIM bodies and groups, mapped.
+    async fn inputs(
+        &mut self,
+        conn: &mut SqliteConnection,
+        settings: &CompiledSettings,
+        users: Vec<ScimUser>,
+    ) -> Result<Vec<(UserInput, Option<String>)>, StoreError> {
+        let wanted: Vec<&str> = users
+            .iter()
+            .filter_map(|u| match u {
+                ScimUser::Present { id, body: None, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut bodies: HashMap<String, Map<String, Value>> = HashMap::new();
+        if !wanted.is_empty() {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT id, body FROM scim_users WHERE connector_id = ? \
+                 AND id IN (SELECT value FROM json_each(?))",
+            )
+            .bind(&self.connector_id)
+            .bind(texts(wanted))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+            for (id, body) in rows {
+                bodies.insert(
+                    id,
+                    serde_json::from_str(&body).map_err(StoreError::backend)?,
+                );
+            }
+        }
+        let grouped: Vec<&str> = users
+            .iter()
+            .filter_map(|u| match u {
+                ScimUser::Present { id, new: false, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
+        if !grouped.is_empty() {
+            let pairs: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT m.member_id, m.group_id, g.version FROM scim_memberships AS m \
+                 JOIN scim_groups AS g ON g.connector_id = m.connector_id AND g.id = m.group_id \
+                 WHERE m.connector_id = ? AND m.member_id IN (SELECT value FROM json_each(?)) \
+                 AND m.member_type = 'User'",
+            )
+            .bind(&self.connector_id)
+            .bind(texts(grouped))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+            let versions: Vec<(String, i64)> = pairs
+                .iter()
+                .map(|(_, g, v)| (g.clone(), *v))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            self.map_groups(conn, settings, &versions).await?;
+            for (user, group, _) in pairs {
+                groups_of.entry(user).or_default().push(group);
+            }
+        }
+        let mut inputs = Vec::with_capacity(users.len());
+        for user in users {
+            match user {
+                ScimUser::Present { id, body, .. } => {
+                    let Some(body) = body.or_else(|| bodies.remove(&id)) else {
+                        continue;
+                    };
+                    let mut group_ids = groups_of.remove(&id).unwrap_or_default();
+                    // One order for every path, so that preview and apply see the same
+                    // "first" of two groups mapping to one name.
+                    group_ids.sort();
+                    let groups = group_ids
+                        .iter()
+                        .filter_map(|g| self.idp_groups.0.get(g).map(|(_, m)| m.clone()))
+                        .collect();
+                    let scim_name = body
+                        .get("userName")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    inputs.push((UserInput::present(settings, &id, &body, groups), scim_name));
+                }
+                ScimUser::Deleted { id } => inputs.push((UserInput::deleted(&id), None)),
+            }
+        }
+        Ok(inputs)
+    }
+
+    /// Writes one user's result in a savepoint; a constraint failure rolls it back and makes
+    /// the outcome `failed`.
+    async fn apply_guarded(
+        &mut self,
+        conn: &mut SqliteConnection,
+        ws: &mut Workset,
+        synced: Synced,
+    ) -> Result<UserResult, StoreError> {
+        if !synced.result.has_changes() {
+            return Ok(synced.result);
+        }
+        exec(conn, "SAVEPOINT sync_user").await?;
+        let mark = self.journal.mark();
+        let mut created = Vec::new();
+        match apply_user(conn, ws, &mut self.journal, &synced, &mut created).await {
+            Ok(()) => {
+                exec(conn, "RELEASE sync_user").await?;
+                Ok(synced.result)
+            }
+            Err(StoreError::Conflict(message)) => {
+                exec(conn, "ROLLBACK TO sync_user; RELEASE sync_user").await?;
+                self.journal.truncate(mark);
+                for id in created {
+                    ws.remove_group(&id);
+                }
+                tracing::warn!(
+                    connector = %self.connector_id,
+                    scim_id = %synced.result.scim_id,
+                    error = %message,
+                    "a directory write of a sync failed; the user's changes were rolled back"
+                );
+                Ok(failed(
+                    &synced.result.scim_id,
+                    format!("the directory refused the change: {message}"),
+                    synced.result.warnings,
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Syncs one IdP group ([`sync_group`]) and writes its change.
+    pub(super) async fn sync_group(
+        &mut self,
+        conn: &mut SqliteConnection,
+        input: GroupInput,
+    ) -> Result<GroupResult, StoreError> {
+        let settings = match self.settings() {
+            Ok(s) => s,
+            Err(reason) => {
+                let result = GroupResult {
+                    scim_id: input.scim_id().to_owned(),
+                    outcome: Outcome::Failed { reason },
+                    change: None,
+                };
+                self.group_outcome(&result, None);
+                return Ok(result);
+            }
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            group_columns!(),
+            " FROM dir_groups AS g WHERE g.directory_id = ?1 \
+             AND g.idp_id = ?2 UNION \
+             SELECT ",
+            group_columns!(),
+            " FROM dir_groups AS g WHERE g.directory_id = ?1 \
+             AND g.name_lc = ?3"
+        ))
+        .bind(&self.connector_id)
+        .bind(input.scim_id())
+        .bind(input.name().map(fold_name))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        let mut ws = Workset::new(&self.connector_id);
+        for row in &rows {
+            ws.add_group(group_row(row, 0)?);
+        }
+        let (linked, name_holder) = ws.group_state(&input);
+        let result = sync_group(
+            &settings,
+            &input,
+            &GroupState {
+                linked,
+                name_holder,
+            },
+        );
+        let name = match &result.change {
+            Some(
+                GroupChange::Create { name, .. }
+                | GroupChange::Link { name, .. }
+                | GroupChange::Unlink { name, .. }
+                | GroupChange::Delete { name, .. },
+            ) => Some(name.clone()),
+            Some(GroupChange::Rename { to, .. }) => Some(to.clone()),
+            None => input.name().map(str::to_owned),
+        };
+        let Some(change) = &result.change else {
+            self.group_outcome(&result, name.as_deref());
+            return Ok(result);
+        };
+        exec(conn, "SAVEPOINT sync_group").await?;
+        let mark = self.journal.mark();
+        match apply_group(conn, &ws, &mut self.journal, change).await {
+            Ok(()) => {
+                exec(conn, "RELEASE sync_group").await?;
+                self.group_outcome(&result, name.as_deref());
+                Ok(result)
+            }
+            Err(StoreError::Conflict(message)) => {
+                exec(conn, "ROLLBACK TO sync_group; RELEASE sync_group").await?;
+                self.journal.truncate(mark);
+                let result = GroupResult {
+                    scim_id: result.scim_id,
+                    outcome: Outcome::Failed {
+                        reason: format!("the directory refused the change: {message}"),
+                    },
+                    change: None,
+                };
+                self.group_outcome(&result, name.as_deref());
+                Ok(result)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn group_outcome(&mut self, result: &GroupResult, name: Option<&str>) {
+        self.journal.outcome(
+            SyncSubject::Group,
+            &result.scim_id,
+            name,
+            &result.outcome,
+            &[],
+        );
+    }
+
+    /// How a SCIM group body bears on its members' syncs (`None` without settings).
+    fn effect(&self, scim_id: &str, body: &Map<String, Value>) -> Option<GroupEffect> {
+        let settings = self.settings.as_ref().ok()?;
+        Some(effect(settings, &settings.map_group(scim_id, body)))
+    }
+
+    /// The mapped IdP group of a body.
+    fn map_group(&self, scim_id: &str, body: &Map<String, Value>) -> Option<IdpGroup> {
+        let settings = self.settings.as_ref().ok()?;
+        Some(settings.map_group(scim_id, body))
+    }
+}
+
+fn failed(scim_id: &str, reason: String, warnings: Vec<String>) -> UserResult {
+    UserResult {
+        scim_id: scim_id.to_owned(),
+        outcome: Outcome::Failed { reason },
+        user: None,
+        memberships: Vec::new(),
+        create_groups: Vec::new(),
+        warnings,
+    }
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), StoreError> {
+    sqlx::query(sql)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(backend)
+}
+
+/// Loads into `ws` what syncing `inputs` needs (steps 2 to 4 of the module docs).
+pub(super) async fn load_keyed<'a>(
+    conn: &mut SqliteConnection,
+    ws: &mut Workset,
+    settings: &CompiledSettings,
+    inputs: impl Iterator<Item = &'a UserInput> + Clone,
+) -> Result<(), StoreError> {
+    let directory = ws.directory().to_owned();
+    let idp_ids = texts(inputs.clone().map(|i| i.scim_id.as_str()));
+    let names: Vec<String> = inputs
+        .clone()
+        .filter_map(UserInput::username)
+        .map(fold_name)
+        .collect();
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM dir_users AS u WHERE u.directory_id = ?1 \
+         AND u.idp_id IN (SELECT value FROM json_each(?2)) UNION \
+         SELECT ",
+        user_columns!(),
+        " FROM dir_users AS u WHERE u.directory_id = ?1 \
+         AND u.username_lc IN (SELECT value FROM json_each(?3))"
+    ))
+    .bind(&directory)
+    .bind(&idp_ids)
+    .bind(texts(names.iter().map(String::as_str)))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let mut user_ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let user = user_row(row, 0)?;
+        user_ids.push(user.id.clone());
+        ws.add_user(user);
+    }
+    if !user_ids.is_empty() {
+        let rows = sqlx::query(concat!(
+            "SELECT m.user_id, m.origin, ",
+            group_columns!(),
+            " FROM dir_memberships AS m \
+             JOIN dir_groups AS g ON g.id = m.group_id \
+             WHERE m.user_id IN (SELECT value FROM json_each(?))"
+        ))
+        .bind(int_ids(user_ids.iter().map(String::as_str)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        for row in &rows {
+            let user_id: i64 = row.try_get(0).map_err(backend)?;
+            let origin = origin(&row.try_get::<String, _>(1).map_err(backend)?)?;
+            let group = group_row(row, 2)?;
+            let group_id = group.id.clone();
+            if !ws.has_group(&group_id) {
+                ws.add_group(group);
+            }
+            ws.add_membership(&user_id.to_string(), &group_id, origin);
+        }
+    }
+    if let Some(from) = settings.copy_from() {
+        let new_names: Vec<String> = inputs
+            .clone()
+            .filter(|i| ws.linked(&i.scim_id).is_none())
+            .filter_map(UserInput::username)
+            .map(fold_name)
+            .collect();
+        if !new_names.is_empty() {
+            load_copy_sources(conn, ws, from, Some(&new_names)).await?;
+        }
+    }
+    let mut lookup_ids = BTreeSet::new();
+    let mut lookup_names = BTreeSet::new();
+    for input in inputs {
+        let l = ws.group_lookups(settings, input);
+        lookup_ids.extend(l.idp_ids);
+        lookup_names.extend(l.names);
+    }
+    if !lookup_ids.is_empty() || !lookup_names.is_empty() {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            group_columns!(),
+            " FROM dir_groups AS g WHERE g.directory_id = ?1 \
+             AND g.idp_id IN (SELECT value FROM json_each(?2)) UNION \
+             SELECT ",
+            group_columns!(),
+            " FROM dir_groups AS g WHERE g.directory_id = ?1 \
+             AND g.name_lc IN (SELECT value FROM json_each(?3))"
+        ))
+        .bind(&directory)
+        .bind(texts(lookup_ids.iter().map(String::as_str)))
+        .bind(texts(lookup_names.iter().map(String::as_str)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        for row in &rows {
+            let group = group_row(row, 0)?;
+            if !ws.has_group(&group.id) {
+                ws.add_group(group);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the users of the copy directory `from` (those with the folded `names`, or all) with
+/// their memberships there, as copy sources.
+pub(super) async fn load_copy_sources(
+    conn: &mut SqliteConnection,
+    ws: &mut Workset,
+    from: &str,
+    names: Option<&[String]>,
+) -> Result<(), StoreError> {
+    macro_rules! copy_sources {
+        ($filter:literal) => {
+            concat!(
+                "SELECT ",
+                user_columns!(),
+                ", g.name, g.idp_id, m.origin FROM dir_users AS u \
+                 LEFT JOIN dir_memberships AS m ON m.user_id = u.id \
+                 LEFT JOIN dir_groups AS g ON g.id = m.group_id \
+                 WHERE u.directory_id = ?1 ",
+                $filter,
+                " ORDER BY u.id"
+            )
+        };
+    }
+    // Two statements rather than one with an OR, so the keyed one walks the username index.
+    let sql = if names.is_some() {
+        copy_sources!("AND u.username_lc IN (SELECT value FROM json_each(?2))")
+    } else {
+        copy_sources!("AND ?2 IS NULL")
+    };
+    let rows = sqlx::query(sql)
+        .bind(from)
+        .bind(names.map(|n| texts(n.iter().map(String::as_str))))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let mut current: Option<(roster_core::directory::DirectoryUser, Vec<Membership>)> = None;
+    for row in &rows {
+        let user = user_row(row, 0)?;
+        if current.as_ref().is_none_or(|(u, _)| u.id != user.id) {
+            if let Some((u, m)) = current.take() {
+                ws.add_copy_source(u, m);
+            }
+            current = Some((user, Vec::new()));
+        }
+        let group: Option<String> = row.try_get(USER_WIDTH).map_err(backend)?;
+        if let (Some(group), Some((_, memberships))) = (group, current.as_mut()) {
+            memberships.push(Membership {
+                group,
+                idp_group: row.try_get(USER_WIDTH + 1).map_err(backend)?,
+                origin: origin(&row.try_get::<String, _>(USER_WIDTH + 2).map_err(backend)?)?,
+            });
+        }
+    }
+    if let Some((u, m)) = current {
+        ws.add_copy_source(u, m);
+    }
+    Ok(())
+}
+
+/// Binds a user's data, then `modified_ms`, in the order of the INSERT and UPDATE below.
+macro_rules! bind_user {
+    ($q:expr, $data:expr, $at:expr $(,)?) => {{
+        let data: &roster_core::directory::UserData = $data;
+        let (reason, action) = match data.cleanup {
+            Some(c) => (Some(c.reason.as_str()), Some(c.action.as_str())),
+            None => (None, None),
+        };
+        $q.bind(data.username.clone())
+            .bind(fold_name(&data.username))
+            .bind(data.display_name.clone())
+            .bind(data.email.clone())
+            .bind(data.first_name.clone())
+            .bind(data.last_name.clone())
+            .bind(bool_int(data.active))
+            .bind(attributes_json(&data.attributes))
+            .bind(data.last_login.map(to_ms))
+            .bind(data.idp_id.clone())
+            .bind(reason)
+            .bind(action)
+            .bind(bool_int(data.anonymized))
+            .bind($at)
+    }};
+}
+
+fn user_json(data: &roster_core::directory::UserData) -> Value {
+    serde_json::to_value(data).unwrap_or(Value::Null)
+}
+
+fn events_detail(events: &[roster_core::sync::UserEvent]) -> Option<Value> {
+    (!events.is_empty()).then(|| json!({ "events": events }))
+}
+
+fn bool_int(b: bool) -> i64 {
+    i64::from(b)
+}
+
+/// Writes one user's change set (see the module docs); `created` collects the ids of the
+/// groups it creates, so a rollback can forget them.
+async fn apply_user(
+    conn: &mut SqliteConnection,
+    ws: &mut Workset,
+    journal: &mut Journal,
+    synced: &Synced,
+    created: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    let r = &synced.result;
+    let directory = ws.directory().to_owned();
+    let at = journal.at_ms();
+    for create in &r.create_groups {
+        if ws.group_by_name(&create.name).is_some() {
+            continue;
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO dir_groups (directory_id, name, name_lc, description, idp_id, \
+             created_ms, modified_ms) VALUES (?, ?, ?, NULL, ?, ?, ?) RETURNING id",
+        )
+        .bind(&directory)
+        .bind(&create.name)
+        .bind(fold_name(&create.name))
+        .bind(create.idp_group.as_deref())
+        .bind(at)
+        .bind(at)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(write_error)?;
+        let group = DirectoryGroup {
+            id: id.to_string(),
+            directory: directory.clone(),
+            name: create.name.clone(),
+            description: None,
+            idp_id: create.idp_group.clone(),
+        };
+        journal.audit(
+            Some(&directory),
+            SubjectKind::Group,
+            &group.id,
+            Some(&group.name),
+            AuditAction::GroupCreate,
+            None,
+            serde_json::to_value(&group).ok(),
+            None,
+        );
+        created.push(group.id.clone());
+        ws.add_group(group);
+    }
+    let (user_id, username) = match &r.user {
+        Some(UserChange::Create { data, events }) => {
+            let id: i64 = bind_user!(
+                sqlx::query_scalar(
+                    "INSERT INTO dir_users (username, username_lc, display_name, email, \
+                     first_name, last_name, active, attributes, last_login_ms, idp_id, \
+                     cleanup_reason, cleanup_action, anonymized, modified_ms, directory_id, \
+                     created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                     RETURNING id",
+                ),
+                data,
+                at,
+            )
+            .bind(&directory)
+            .bind(at)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(write_error)?;
+            let id = id.to_string();
+            journal.audit(
+                Some(&directory),
+                SubjectKind::User,
+                &id,
+                Some(&data.username),
+                AuditAction::UserCreate,
+                None,
+                Some(user_json(data)),
+                events_detail(events),
+            );
+            (Some(id), Some(data.username.clone()))
+        }
+        Some(UserChange::Update {
+            user_id,
+            before,
+            after,
+            events,
+        }) => {
+            bind_user!(
+                sqlx::query(
+                    "UPDATE dir_users SET username = ?, username_lc = ?, display_name = ?, \
+                     email = ?, first_name = ?, last_name = ?, active = ?, attributes = ?, \
+                     last_login_ms = ?, idp_id = ?, cleanup_reason = ?, cleanup_action = ?, \
+                     anonymized = ?, modified_ms = ? WHERE id = ?",
+                ),
+                after,
+                at,
+            )
+            .bind(row_id(user_id)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(write_error)?;
+            journal.audit(
+                Some(&directory),
+                SubjectKind::User,
+                user_id,
+                Some(&after.username),
+                AuditAction::UserUpdate,
+                Some(user_json(before)),
+                Some(user_json(after)),
+                events_detail(events),
+            );
+            (Some(user_id.clone()), Some(after.username.clone()))
+        }
+        Some(UserChange::Delete { user_id, before }) => {
+            let members: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM dir_memberships WHERE user_id = ?")
+                    .bind(row_id(user_id)?)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            sqlx::query("DELETE FROM dir_users WHERE id = ?")
+                .bind(row_id(user_id)?)
+                .execute(&mut *conn)
+                .await
+                .map_err(write_error)?;
+            journal.audit(
+                Some(&directory),
+                SubjectKind::User,
+                user_id,
+                Some(&before.username),
+                AuditAction::UserDelete,
+                Some(user_json(before)),
+                None,
+                Some(json!({ "memberships_removed": members })),
+            );
+            ws.record_user(r, Some(user_id));
+            return Ok(());
+        }
+        None => {
+            let owner = synced.owner.clone();
+            let name = ws.result_name(r);
+            (owner, name)
+        }
+    };
+    if let Some(user_id) = user_id.as_deref()
+        && !r.memberships.is_empty()
+    {
+        write_memberships(conn, ws, journal, user_id, username.as_deref(), r).await?;
+    }
+    ws.record_user(r, user_id.as_deref());
+    Ok(())
+}
+
+/// A user's membership changes: one upsert (adds and origin changes) and one delete.
+async fn write_memberships(
+    conn: &mut SqliteConnection,
+    ws: &Workset,
+    journal: &mut Journal,
+    user_id: &str,
+    username: Option<&str>,
+    r: &UserResult,
+) -> Result<(), StoreError> {
+    let directory = ws.directory().to_owned();
+    let mut upserts = Vec::new();
+    let mut removes = Vec::new();
+    for change in &r.memberships {
+        let (group, idp_group) = match change {
+            MembershipChange::Add {
+                group, idp_group, ..
+            }
+            | MembershipChange::Remove {
+                group, idp_group, ..
+            }
+            | MembershipChange::SetOrigin {
+                group, idp_group, ..
+            } => (group, idp_group.as_deref()),
+        };
+        let Some(g) = ws.resolve_group(group, idp_group) else {
+            // The engine named a group it did not ask to create and the lookups did not
+            // find: a bug, reported rather than written half.
+            return Err(StoreError::Conflict(format!(
+                "membership of '{group}': no such group in the directory"
+            )));
+        };
+        let group_id = row_id(&g.id)?;
+        let about = |origin: roster_core::directory::MembershipOrigin| json!({"group": g.name, "group_id": g.id, "idp_group": g.idp_id, "origin": origin});
+        match change {
+            MembershipChange::Add { origin, .. } => {
+                upserts.push(json!([group_id, origin.as_str()]));
+                journal.audit(
+                    Some(&directory),
+                    SubjectKind::Membership,
+                    user_id,
+                    username,
+                    AuditAction::MembershipAdd,
+                    None,
+                    Some(about(*origin)),
+                    None,
+                );
+            }
+            MembershipChange::SetOrigin { from, to, .. } => {
+                upserts.push(json!([group_id, to.as_str()]));
+                journal.audit(
+                    Some(&directory),
+                    SubjectKind::Membership,
+                    user_id,
+                    username,
+                    AuditAction::MembershipOrigin,
+                    Some(about(*from)),
+                    Some(about(*to)),
+                    None,
+                );
+            }
+            MembershipChange::Remove { origin, .. } => {
+                removes.push(group_id);
+                journal.audit(
+                    Some(&directory),
+                    SubjectKind::Membership,
+                    user_id,
+                    username,
+                    AuditAction::MembershipRemove,
+                    Some(about(*origin)),
+                    None,
+                    None,
+                );
+            }
+        }
+    }
+    let uid = row_id(user_id)?;
+    if !upserts.is_empty() {
+        sqlx::query(
+            "INSERT INTO dir_memberships (user_id, group_id, origin) \
+             SELECT ?, e.value ->> 0, e.value ->> 1 FROM json_each(?) AS e WHERE true \
+             ON CONFLICT (user_id, group_id) DO UPDATE SET origin = excluded.origin",
+        )
+        .bind(uid)
+        .bind(Value::Array(upserts).to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(write_error)?;
+    }
+    if !removes.is_empty() {
+        sqlx::query(
+            "DELETE FROM dir_memberships WHERE user_id = ? \
+             AND group_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(uid)
+        .bind(Value::from(removes).to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(write_error)?;
+    }
+    Ok(())
+}
+
+/// Writes one group change, with its audit row.
+async fn apply_group(
+    conn: &mut SqliteConnection,
+    ws: &Workset,
+    journal: &mut Journal,
+    change: &GroupChange,
+) -> Result<(), StoreError> {
+    let directory = ws.directory().to_owned();
+    let at = journal.at_ms();
+    let before = |id: &str| {
+        ws.groups()
+            .find(|g| g.id == id)
+            .and_then(|g| serde_json::to_value(g).ok())
+    };
+    match change {
+        GroupChange::Create { name, idp_group } => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO dir_groups (directory_id, name, name_lc, description, idp_id, \
+                 created_ms, modified_ms) VALUES (?, ?, ?, NULL, ?, ?, ?) RETURNING id",
+            )
+            .bind(&directory)
+            .bind(name)
+            .bind(fold_name(name))
+            .bind(idp_group)
+            .bind(at)
+            .bind(at)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(write_error)?;
+            let group = DirectoryGroup {
+                id: id.to_string(),
+                directory: directory.clone(),
+                name: name.clone(),
+                description: None,
+                idp_id: Some(idp_group.clone()),
+            };
+            journal.audit(
+                Some(&directory),
+                SubjectKind::Group,
+                &group.id,
+                Some(name),
+                AuditAction::GroupCreate,
+                None,
+                serde_json::to_value(&group).ok(),
+                None,
+            );
+        }
+        GroupChange::Rename { group_id, to, .. }
+        | GroupChange::Link {
+            group_id, name: to, ..
+        } => {
+            let idp = match change {
+                GroupChange::Link { idp_group, .. } => Some(idp_group.as_str()),
+                _ => None,
+            };
+            let b = before(group_id);
+            sqlx::query(
+                "UPDATE dir_groups SET name = ?, name_lc = ?, idp_id = coalesce(?, idp_id), \
+                 modified_ms = ? WHERE id = ?",
+            )
+            .bind(to)
+            .bind(fold_name(to))
+            .bind(idp)
+            .bind(at)
+            .bind(row_id(group_id)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(write_error)?;
+            let mut after = b.clone().unwrap_or(Value::Null);
+            if let Value::Object(o) = &mut after {
+                o.insert("name".into(), json!(to));
+                if let Some(idp) = idp {
+                    o.insert("idp_id".into(), json!(idp));
+                }
+            }
+            let action = if idp.is_some() {
+                AuditAction::GroupLink
+            } else {
+                AuditAction::GroupRename
+            };
+            journal.audit(
+                Some(&directory),
+                SubjectKind::Group,
+                group_id,
+                Some(to),
+                action,
+                b,
+                Some(after),
+                None,
+            );
+        }
+        GroupChange::Unlink { group_id, name } => {
+            let b = before(group_id);
+            sqlx::query("UPDATE dir_groups SET idp_id = NULL, modified_ms = ? WHERE id = ?")
+                .bind(at)
+                .bind(row_id(group_id)?)
+                .execute(&mut *conn)
+                .await
+                .map_err(write_error)?;
+            let mut after = b.clone().unwrap_or(Value::Null);
+            if let Value::Object(o) = &mut after {
+                o.insert("idp_id".into(), Value::Null);
+            }
+            journal.audit(
+                Some(&directory),
+                SubjectKind::Group,
+                group_id,
+                Some(name),
+                AuditAction::GroupUnlink,
+                b,
+                Some(after),
+                None,
+            );
+        }
+        GroupChange::Delete { group_id, name } => {
+            let b = before(group_id);
+            let id = row_id(group_id)?;
+            let members: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM dir_memberships WHERE group_id = ?")
+                    .bind(id)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            sqlx::query("DELETE FROM dir_groups WHERE id = ?")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(write_error)?;
+            journal.audit(
+                Some(&directory),
+                SubjectKind::Group,
+                group_id,
+                Some(name),
+                AuditAction::GroupDelete,
+                b,
+                None,
+                Some(json!({ "memberships_removed": members })),
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---- the SCIM write path ----
+
+/// After a SCIM user was created.
+pub(super) async fn user_created(
+    conn: &mut SqliteConnection,
+    cache: &SettingsCache,
+    connector_id: &str,
+    ctx: &WriteContext,
+    id: &str,
+    body: Map<String, Value>,
+) -> Result<(), StoreError> {
+    let mut job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    job.sync_users(
+        conn,
+        vec![ScimUser::Present {
+            id: id.to_owned(),
+            body: Some(body),
+            new: true,
+        }],
+    )
+    .await?;
+    job.finish(conn).await.map(drop)
+}
+
+/// After a SCIM user's body changed.
+pub(super) async fn user_changed(
+    conn: &mut SqliteConnection,
+    cache: &SettingsCache,
+    connector_id: &str,
+    ctx: &WriteContext,
+    id: &str,
+    body: Map<String, Value>,
+) -> Result<(), StoreError> {
+    let mut job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    job.sync_users(
+        conn,
+        vec![ScimUser::Present {
+            id: id.to_owned(),
+            body: Some(body),
+            new: false,
+        }],
+    )
+    .await?;
+    job.finish(conn).await.map(drop)
+}
+
+/// After a SCIM user was deleted.
+pub(super) async fn user_deleted(
+    conn: &mut SqliteConnection,
+    cache: &SettingsCache,
+    connector_id: &str,
+    ctx: &WriteContext,
+    id: &str,
+) -> Result<(), StoreError> {
+    let mut job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    job.sync_users(conn, vec![ScimUser::Deleted { id: id.to_owned() }])
+        .await?;
+    job.finish(conn).await.map(drop)
+}
+
+fn present(ids: impl IntoIterator<Item = String>) -> Vec<ScimUser> {
+    let ids: BTreeSet<String> = ids.into_iter().collect();
+    ids.into_iter()
+        .map(|id| ScimUser::Present {
+            id,
+            body: None,
+            new: false,
+        })
+        .collect()
+}
+
+/// After a SCIM group was created with `members` (the user members among them are synced).
+pub(super) async fn group_created(
+    conn: &mut SqliteConnection,
+    cache: &SettingsCache,
+    connector_id: &str,
+    ctx: &WriteContext,
+    id: &str,
+    body: &Map<String, Value>,
+    members: Vec<String>,
+) -> Result<(), StoreError> {
+    let mut job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    if let Some(mapped) = job.map_group(id, body) {
+        job.sync_group(conn, GroupInput::Present(mapped)).await?;
+    }
+    job.sync_users(conn, present(members)).await?;
+    job.finish(conn).await.map(drop)
+}
+
+/// After a SCIM group changed: its body (`before` → `after`) and/or the user members in
+/// `members` (added or removed). A rename is synced to the directory group; only the changed
+/// members are synced, unless the group's effect on its members changed (imported or not,
+/// required or not, always-assigned or not): then all of them are.
+#[allow(clippy::too_many_arguments)] // the parts of one group write
+pub(super) async fn group_changed(
+    conn: &mut SqliteConnection,
+    cache: &SettingsCache,
+    connector_id: &str,
+    ctx: &WriteContext,
+    id: &str,
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+    members: Vec<String>,
+) -> Result<(), StoreError> {
+    let mut job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    let mut users = members;
+    if before != after {
+        if let Some(mapped) = job.map_group(id, after) {
+            job.sync_group(conn, GroupInput::Present(mapped)).await?;
+        }
+        if job.effect(id, before) != job.effect(id, after) {
+            users.extend(scim_user_members(conn, connector_id, id).await?);
+        }
+    }
+    job.sync_users(conn, present(users)).await?;
+    job.finish(conn).await.map(drop)
+}
+
+/// The user members of a SCIM group: O(its size), only for a change of its effect.
+async fn scim_user_members(
+    conn: &mut SqliteConnection,
+    connector_id: &str,
+    group_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT member_id FROM scim_memberships WHERE connector_id = ? AND group_id = ? \
+         AND member_type = 'User'",
+    )
+    .bind(connector_id)
+    .bind(group_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)
+}
+
+/// A SCIM group about to be deleted: the job, and the members to sync afterwards.
+#[derive(Debug)]
+pub(super) struct GroupDeletion {
+    job: SyncJob,
+    id: String,
+    members: Vec<String>,
+}
+
+/// Before a SCIM group is deleted: its members are synced afterwards only if the group bore
+/// on their syncs beyond its memberships (a required or always-assign group, or one whose
+/// name cannot be mapped); otherwise deleting the directory group is all there is to do.
+pub(super) async fn group_deleting(
+    conn: &mut SqliteConnection,
+    cache: &SettingsCache,
+    connector_id: &str,
+    ctx: &WriteContext,
+    id: &str,
+) -> Result<GroupDeletion, StoreError> {
+    let job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    let body: Option<String> =
+        sqlx::query_scalar("SELECT body FROM scim_groups WHERE connector_id = ? AND id = ?")
+            .bind(connector_id)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    let mut members = Vec::new();
+    if let Some(body) = body {
+        let body: Map<String, Value> = serde_json::from_str(&body).map_err(StoreError::backend)?;
+        let matters = match job.effect(id, &body) {
+            Some(GroupEffect::Imported { required, always }) => required || always,
+            Some(GroupEffect::Failed) => true,
+            Some(GroupEffect::Absent) | None => false,
+        };
+        if matters {
+            members = scim_user_members(conn, connector_id, id).await?;
+        }
+    }
+    Ok(GroupDeletion {
+        job,
+        id: id.to_owned(),
+        members,
+    })
+}
+
+/// After the SCIM group was deleted.
+pub(super) async fn group_deleted(
+    conn: &mut SqliteConnection,
+    deletion: GroupDeletion,
+) -> Result<(), StoreError> {
+    let GroupDeletion {
+        mut job,
+        id,
+        members,
+    } = deletion;
+    job.sync_group(conn, GroupInput::Deleted { scim_id: id })
+        .await?;
+    job.sync_users(conn, present(members)).await?;
+    job.finish(conn).await.map(drop)
+}
