@@ -106,7 +106,7 @@ impl TestServer {
         Self {
             url,
             store,
-            client: reqwest::Client::new(),
+            client: http_client(),
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
@@ -192,6 +192,14 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.signal_shutdown();
     }
+}
+
+/// A reqwest client for the test server. It installs rustls' ring provider first: under
+/// `cargo test --workspace` reqwest is built with `rustls-no-provider` (the `roster` crate's
+/// TLS test asks for it) and its clients panic at build time without one, even for HTTP.
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 /// One connector's SCIM endpoints, as seen by a client holding a token (or none).
