@@ -3,6 +3,7 @@
 
 mod cli;
 mod serve;
+mod sync;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
