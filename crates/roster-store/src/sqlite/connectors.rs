@@ -13,7 +13,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::journal::Journal;
-use super::{backend, from_ms, to_ms};
+use super::{Shared, backend, from_ms, to_ms};
 
 fn connector_row(row: &SqliteRow) -> Result<Connector, StoreError> {
     Ok(Connector {
@@ -52,6 +52,7 @@ fn kind_of(e: &sqlx::Error) -> Option<ErrorKind> {
 /// Creates the connector and its directory, last in the order.
 pub(super) async fn create(
     conn: &mut SqliteConnection,
+    shared: &Shared,
     connector: Connector,
 ) -> Result<(), StoreError> {
     let position: i64 = sqlx::query_scalar(
@@ -91,7 +92,8 @@ pub(super) async fn create(
         ),
         None,
     );
-    journal.flush(conn).await
+    journal.submit(&shared.journal);
+    Ok(())
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<Connector>, StoreError> {
@@ -136,6 +138,7 @@ pub(super) async fn set_enabled(
 /// audit row, with how many users and groups the directory held).
 pub(super) async fn delete(
     conn: &mut SqliteConnection,
+    shared: &Shared,
     id: &str,
     ctx: &WriteContext,
 ) -> Result<(), StoreError> {
@@ -175,8 +178,9 @@ pub(super) async fn delete(
             None,
             Some(json!({"users_removed": users, "groups_removed": groups})),
         );
-        journal.flush(conn).await?;
+        journal.submit(&shared.journal);
     }
+    shared.settings.forget(id);
     Ok(())
 }
 

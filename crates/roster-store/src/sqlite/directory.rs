@@ -31,7 +31,7 @@ use super::rows::{
     GROUP_WIDTH, USER_WIDTH, attributes_json, group_columns, group_row, int_ids, origin,
     user_columns, user_row, write_error,
 };
-use super::{SqliteStore, backend, preview, settings, to_ms};
+use super::{Shared, SqliteStore, backend, preview, settings, to_ms};
 
 /// The default page size of listings, and the largest.
 const PAGE: u32 = 100;
@@ -98,6 +98,7 @@ async fn directory_connector(
 
 async fn reorder(
     conn: &mut SqliteConnection,
+    shared: &Shared,
     order: Vec<String>,
     ctx: &WriteContext,
 ) -> Result<Vec<Directory>, StoreError> {
@@ -125,7 +126,7 @@ async fn reorder(
         Some(ids(&after)),
         None,
     );
-    journal.flush(conn).await?;
+    journal.submit(&shared.journal);
     Ok(after)
 }
 
@@ -321,6 +322,7 @@ fn taken(e: StoreError, what: &str, name: &str, directory: &str) -> StoreError {
 
 async fn create_user(
     conn: &mut SqliteConnection,
+    shared: &Shared,
     directory: &str,
     new: NewUser,
     ctx: &WriteContext,
@@ -380,12 +382,13 @@ async fn create_user(
         serde_json::to_value(&user.data).ok(),
         None,
     );
-    journal.flush(conn).await?;
+    journal.submit(&shared.journal);
     Ok(user)
 }
 
 async fn create_group(
     conn: &mut SqliteConnection,
+    shared: &Shared,
     directory: &str,
     new: NewGroup,
     ctx: &WriteContext,
@@ -424,13 +427,14 @@ async fn create_group(
         serde_json::to_value(&group).ok(),
         None,
     );
-    journal.flush(conn).await?;
+    journal.submit(&shared.journal);
     Ok(group)
 }
 
 /// A local membership change: the user and group by name in `directory`.
 async fn member(
     conn: &mut SqliteConnection,
+    shared: &Shared,
     directory: &str,
     username: &str,
     group: &str,
@@ -493,7 +497,7 @@ async fn member(
         after,
         None,
     );
-    journal.flush(conn).await?;
+    journal.submit(&shared.journal);
     Ok(true)
 }
 
@@ -513,15 +517,15 @@ impl DirectoryStore for SqliteStore {
     ) -> Result<StoredSettings, StoreError> {
         // Compiled before the job: the writer never waits for a compile.
         let compiled = Arc::new(document.compile().map_err(StoreError::InvalidSettings)?);
-        let (connector_id, ctx, cache) = (
+        let (connector_id, ctx, shared) = (
             connector_id.to_owned(),
             ctx.clone(),
-            Arc::clone(&self.settings),
+            Arc::clone(&self.shared),
         );
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    settings::set(conn, &cache, &connector_id, compiled, if_version, &ctx).await
+                    settings::set(conn, &shared, &connector_id, compiled, if_version, &ctx).await
                 })
             })
             .await
@@ -537,9 +541,9 @@ impl DirectoryStore for SqliteStore {
         order: &[String],
         ctx: &WriteContext,
     ) -> Result<Vec<Directory>, StoreError> {
-        let (order, ctx) = (order.to_vec(), ctx.clone());
+        let (order, ctx, shared) = (order.to_vec(), ctx.clone(), Arc::clone(&self.shared));
         self.writer
-            .write(move |conn| Box::pin(async move { reorder(conn, order, &ctx).await }))
+            .write(move |conn| Box::pin(async move { reorder(conn, &shared, order, &ctx).await }))
             .await
     }
 
@@ -562,9 +566,10 @@ impl DirectoryStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<DirectoryUser, StoreError> {
         let (directory, user, ctx) = (directory.to_owned(), user.clone(), ctx.clone());
+        let shared = Arc::clone(&self.shared);
         self.writer
             .write(move |conn| {
-                Box::pin(async move { create_user(conn, &directory, user, &ctx).await })
+                Box::pin(async move { create_user(conn, &shared, &directory, user, &ctx).await })
             })
             .await
     }
@@ -576,9 +581,10 @@ impl DirectoryStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<DirectoryGroup, StoreError> {
         let (directory, group, ctx) = (directory.to_owned(), group.clone(), ctx.clone());
+        let shared = Arc::clone(&self.shared);
         self.writer
             .write(move |conn| {
-                Box::pin(async move { create_group(conn, &directory, group, &ctx).await })
+                Box::pin(async move { create_group(conn, &shared, &directory, group, &ctx).await })
             })
             .await
     }
@@ -596,8 +602,11 @@ impl DirectoryStore for SqliteStore {
             group.to_owned(),
             ctx.clone(),
         );
+        let shared = Arc::clone(&self.shared);
         self.writer
-            .write(move |conn| Box::pin(async move { member(conn, &d, &u, &g, true, &ctx).await }))
+            .write(move |conn| {
+                Box::pin(async move { member(conn, &shared, &d, &u, &g, true, &ctx).await })
+            })
             .await
     }
 
@@ -614,8 +623,11 @@ impl DirectoryStore for SqliteStore {
             group.to_owned(),
             ctx.clone(),
         );
+        let shared = Arc::clone(&self.shared);
         self.writer
-            .write(move |conn| Box::pin(async move { member(conn, &d, &u, &g, false, &ctx).await }))
+            .write(move |conn| {
+                Box::pin(async move { member(conn, &shared, &d, &u, &g, false, &ctx).await })
+            })
             .await
     }
 
@@ -641,7 +653,7 @@ impl DirectoryStore for SqliteStore {
         connector_id: &str,
         options: &SyncOptions,
     ) -> Result<SyncReport, StoreError> {
-        preview::preview(&self.pool, &self.settings, connector_id, options).await
+        preview::preview(&self.pool, &self.shared, connector_id, options).await
     }
 
     async fn apply(
@@ -658,7 +670,7 @@ impl DirectoryStore for SqliteStore {
         preview::apply(
             &self.pool,
             &self.writer,
-            &self.settings,
+            &self.shared,
             connector_id,
             options,
             ctx,

@@ -1,5 +1,10 @@
 //! The audit log and sync results: written by every directory write job through a
-//! [`Journal`] (one set-based flush per job, in its transaction), and read by the admin tools.
+//! [`Journal`], gathered per writer batch in the [`BatchJournal`] and written with one
+//! set-based statement per table just before the batch commits (so in the transaction of the
+//! writes they record); read by the admin tools.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 use roster_core::StoreError;
 use roster_core::store::{
@@ -17,7 +22,8 @@ use super::{backend, from_ms, to_ms};
 /// One hour: SCIM traffic is counted in hourly runs.
 const HOUR_MS: i64 = 3_600_000;
 
-/// What one write job adds to the audit log and the sync results, flushed at its end.
+/// What one write job adds to the audit log and the sync results. Submitted to the
+/// [`BatchJournal`] at the end of the job, written with the rest of its batch.
 #[derive(Debug)]
 pub(super) struct Journal {
     connector_id: Option<String>,
@@ -71,7 +77,11 @@ impl Journal {
         detail: Option<Value>,
     ) {
         self.audit.push(json!([
+            self.at_ms,
+            self.connector_id,
             directory,
+            self.actor,
+            self.request_id,
             kind.as_str(),
             id,
             name,
@@ -101,6 +111,9 @@ impl Journal {
         outcome: &Outcome,
         warnings: &[String],
     ) {
+        let Some(connector_id) = &self.connector_id else {
+            return;
+        };
         if subject == SyncSubject::User || matches!(outcome, Outcome::Failed { .. }) {
             self.counters.add(outcome);
         }
@@ -109,6 +122,7 @@ impl Journal {
             _ => None,
         };
         self.outcomes.push(json!([
+            connector_id,
             match subject {
                 SyncSubject::User => "user",
                 SyncSubject::Group => "group",
@@ -118,78 +132,156 @@ impl Journal {
             outcome.as_str(),
             reason,
             (!warnings.is_empty()).then_some(warnings),
+            self.source.as_str(),
+            self.at_ms,
         ]));
     }
 
-    /// Writes everything, in at most one round trip.
-    pub(super) async fn flush(self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
-        macro_rules! audit_sql {
-            () => {
-                "INSERT INTO audit_log (at_ms, connector_id, directory_id, actor, \
-             request_id, subject_kind, subject_id, subject_name, action, before, after, detail) \
-             SELECT ?, ?, e.value ->> 0, ?, ?, e.value ->> 1, e.value ->> 2, e.value ->> 3, \
-             e.value ->> 4, e.value ->> 5, e.value ->> 6, e.value ->> 7 \
-             FROM json_each(?) AS e ORDER BY e.key;"
-            };
+    /// Hands everything to the batch, to be written before its commit if the job stands.
+    pub(super) fn submit(self, batch: &BatchJournal) {
+        let mut pending = batch.lock();
+        let job = &mut pending.job;
+        job.audit.extend(self.audit);
+        job.outcomes.extend(self.outcomes);
+        if let (Some(connector_id), false) = (self.connector_id, self.counters.is_empty()) {
+            let run = job
+                .runs
+                .entry((connector_id, self.run_ms, self.source.as_str()))
+                .or_insert((self.at_ms, SyncCounters::default()));
+            run.0 = run.0.max(self.at_ms);
+            merge(&mut run.1, &self.counters);
         }
-        macro_rules! outcomes_sql {
-            () => {
-                "INSERT INTO sync_outcomes (connector_id, subject, scim_id, name, \
-             outcome, reason, warnings, source, at_ms) \
-             SELECT ?, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, \
-             e.value ->> 5, ?, ? FROM json_each(?) AS e WHERE true \
+    }
+}
+
+fn merge(into: &mut SyncCounters, c: &SyncCounters) {
+    into.created += c.created;
+    into.updated += c.updated;
+    into.unchanged += c.unchanged;
+    into.disabled += c.disabled;
+    into.deleted += c.deleted;
+    into.filtered += c.filtered;
+    into.failed += c.failed;
+}
+
+/// Rows waiting for the commit.
+#[derive(Debug, Default)]
+struct Rows {
+    audit: Vec<Value>,
+    outcomes: Vec<Value>,
+    runs: BTreeMap<(String, i64, &'static str), (i64, SyncCounters)>,
+}
+
+impl Rows {
+    fn absorb(&mut self, other: Self) {
+        self.audit.extend(other.audit);
+        self.outcomes.extend(other.outcomes);
+        for (key, (last, counters)) in other.runs {
+            let run = self
+                .runs
+                .entry(key)
+                .or_insert((last, SyncCounters::default()));
+            run.0 = run.0.max(last);
+            merge(&mut run.1, &counters);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.audit.is_empty() && self.outcomes.is_empty() && self.runs.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    /// Of the jobs of this batch that stand.
+    batch: Rows,
+    /// Of the job running.
+    job: Rows,
+}
+
+/// The audit rows and sync results of the writer's current batch: jobs [`Journal::submit`]
+/// theirs, the writer keeps those of the jobs that stand and writes them all before the
+/// commit, in one round trip ([`BatchJournal::write`]).
+#[derive(Debug, Default)]
+pub(crate) struct BatchJournal {
+    pending: Mutex<Pending>,
+}
+
+impl BatchJournal {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A batch begins: nothing is pending.
+    pub(super) fn begin(&self) {
+        *self.lock() = Pending::default();
+    }
+
+    /// The running job ended: its rows join the batch if it stands.
+    pub(super) fn job_done(&self, ok: bool) {
+        let mut pending = self.lock();
+        let job = std::mem::take(&mut pending.job);
+        if ok {
+            pending.batch.absorb(job);
+        }
+    }
+
+    /// Writes what the batch's jobs left, in one round trip (none if there is nothing).
+    pub(super) async fn write(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        let rows = std::mem::take(&mut self.lock().batch);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let runs: Vec<Value> = rows
+            .runs
+            .into_iter()
+            .map(|((connector, started, source), (last, c))| {
+                json!([
+                    connector,
+                    started,
+                    source,
+                    last,
+                    c.created,
+                    c.updated,
+                    c.unchanged,
+                    c.disabled,
+                    c.deleted,
+                    c.filtered,
+                    c.failed
+                ])
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO audit_log (at_ms, connector_id, directory_id, actor, request_id, \
+             subject_kind, subject_id, subject_name, action, before, after, detail) \
+             SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, \
+             e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8, e.value ->> 9, \
+             e.value ->> 10, e.value ->> 11 FROM json_each(?) AS e ORDER BY e.key; \
+             INSERT INTO sync_outcomes (connector_id, subject, scim_id, name, outcome, reason, \
+             warnings, source, at_ms) \
+             SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, \
+             e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8 \
+             FROM json_each(?) AS e WHERE true ORDER BY e.key \
              ON CONFLICT (connector_id, subject, scim_id) DO UPDATE SET name = excluded.name, \
              outcome = excluded.outcome, reason = excluded.reason, warnings = excluded.warnings, \
              source = excluded.source, at_ms = excluded.at_ms; \
              INSERT INTO sync_runs (connector_id, started_ms, source, last_ms, created, updated, \
              unchanged, disabled, deleted, filtered, failed) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, \
+             e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8, e.value ->> 9, \
+             e.value ->> 10 FROM json_each(?) AS e WHERE true \
              ON CONFLICT (connector_id, started_ms, source) DO UPDATE SET \
              last_ms = max(last_ms, excluded.last_ms), created = created + excluded.created, \
              updated = updated + excluded.updated, unchanged = unchanged + excluded.unchanged, \
              disabled = disabled + excluded.disabled, deleted = deleted + excluded.deleted, \
-             filtered = filtered + excluded.filtered, failed = failed + excluded.failed;"
-            };
-        }
-        let has_audit = !self.audit.is_empty();
-        let has_outcomes = !self.outcomes.is_empty() && self.connector_id.is_some();
-        let sql: &'static str = match (has_audit, has_outcomes) {
-            (false, false) => return Ok(()),
-            (true, false) => audit_sql!(),
-            (false, true) => outcomes_sql!(),
-            (true, true) => concat!(audit_sql!(), " ", outcomes_sql!()),
-        };
-        let mut q = sqlx::query(sql);
-        if has_audit {
-            q = q
-                .bind(self.at_ms)
-                .bind(self.connector_id.as_deref())
-                .bind(&self.actor)
-                .bind(self.request_id.as_deref())
-                .bind(Value::Array(self.audit).to_string());
-        }
-        if has_outcomes {
-            let c = self.counters;
-            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            q = q
-                .bind(self.connector_id.as_deref())
-                .bind(self.source.as_str())
-                .bind(self.at_ms)
-                .bind(Value::Array(self.outcomes).to_string())
-                .bind(self.connector_id.as_deref())
-                .bind(self.run_ms)
-                .bind(self.source.as_str())
-                .bind(self.at_ms)
-                .bind(n(c.created))
-                .bind(n(c.updated))
-                .bind(n(c.unchanged))
-                .bind(n(c.disabled))
-                .bind(n(c.deleted))
-                .bind(n(c.filtered))
-                .bind(n(c.failed));
-        }
-        q.execute(&mut *conn).await.map_err(backend)?;
-        Ok(())
+             filtered = filtered + excluded.filtered, failed = failed + excluded.failed",
+        )
+        .bind(Value::Array(rows.audit).to_string())
+        .bind(Value::Array(rows.outcomes).to_string())
+        .bind(Value::Array(runs).to_string())
+        .execute(&mut *conn)
+        .await
+        .map(drop)
     }
 }
 

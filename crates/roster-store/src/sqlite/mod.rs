@@ -30,6 +30,7 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -47,9 +48,10 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, SqlSafeStr};
 use time::OffsetDateTime;
 
+use self::journal::BatchJournal;
 use self::settings::SettingsCache;
-use self::writer::Writer;
 pub use self::writer::WriterCounts;
+use self::writer::{BatchHook, BoxFuture, Writer};
 use crate::OpenError;
 
 /// Read connections. Each SQLite query takes tens of microseconds, so a few connections keep
@@ -68,7 +70,41 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: Writer,
-    settings: Arc<SettingsCache>,
+    shared: Arc<Shared>,
+}
+
+/// What the write jobs share with each other and with the writer: the compiled settings,
+/// and the audit rows and sync results of the batch being written (see `writer`).
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) settings: SettingsCache,
+    pub(crate) journal: BatchJournal,
+    batch: AtomicU64,
+}
+
+impl Shared {
+    /// The writer batch running now.
+    pub(crate) fn batch(&self) -> u64 {
+        self.batch.load(Ordering::Relaxed)
+    }
+}
+
+impl BatchHook for Shared {
+    fn begin(&self, batch: u64) {
+        self.batch.store(batch, Ordering::Relaxed);
+        self.journal.begin();
+    }
+
+    fn job_done(&self, ok: bool) {
+        self.journal.job_done(ok);
+    }
+
+    fn before_commit<'c>(
+        &'c self,
+        conn: &'c mut sqlx::SqliteConnection,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(self.journal.write(conn))
+    }
 }
 
 fn migrator() -> Migrator {
@@ -156,10 +192,11 @@ impl SqliteStore {
             .connect_with(readers)
             .await
             .map_err(|e| OpenError::Connect(Box::new(e)))?;
+        let shared = Arc::new(Shared::default());
         Ok(Self {
             pool,
-            writer: Writer::spawn(conn),
-            settings: Arc::default(),
+            writer: Writer::spawn(conn, Arc::clone(&shared) as Arc<dyn BatchHook>),
+            shared,
         })
     }
 
@@ -193,9 +230,11 @@ impl Store for SqliteStore {
     }
 
     async fn create_connector(&self, connector: &Connector) -> Result<(), StoreError> {
-        let connector = connector.clone();
+        let (connector, shared) = (connector.clone(), Arc::clone(&self.shared));
         self.writer
-            .write(move |conn| Box::pin(connectors::create(conn, connector)))
+            .write(move |conn| {
+                Box::pin(async move { connectors::create(conn, &shared, connector).await })
+            })
             .await
     }
 
@@ -215,9 +254,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_connector(&self, id: &str, ctx: &WriteContext) -> Result<(), StoreError> {
-        let (id, ctx) = (id.to_owned(), ctx.clone());
+        let (id, ctx, shared) = (id.to_owned(), ctx.clone(), Arc::clone(&self.shared));
         self.writer
-            .write(move |conn| Box::pin(async move { connectors::delete(conn, &id, &ctx).await }))
+            .write(move |conn| {
+                Box::pin(async move { connectors::delete(conn, &shared, &id, &ctx).await })
+            })
             .await
     }
 
@@ -258,37 +299,31 @@ impl Store for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<StoredResource, StoreError> {
         let connector_id = connector_id.to_owned();
-        let (ctx, cache) = (ctx.clone(), Arc::clone(&self.settings));
+        let (ctx, shared) = (ctx.clone(), Arc::clone(&self.shared));
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let stored = resources::create(conn, &connector_id, kind, new, ctx.at).await?;
-                    match kind {
-                        ResourceKind::User => {
-                            let body = stored.body.clone();
-                            sync::user_created(conn, &cache, &connector_id, &ctx, &stored.id, body)
-                                .await?;
-                        }
-                        ResourceKind::Group => {
-                            let users = stored
-                                .members
-                                .iter()
-                                .flatten()
-                                .filter(|m| m.kind.as_deref() == Some("User"))
-                                .map(|m| m.value.clone())
-                                .collect();
-                            sync::group_created(
-                                conn,
-                                &cache,
-                                &connector_id,
-                                &ctx,
-                                &stored.id,
-                                &stored.body,
-                                users,
-                            )
-                            .await?;
-                        }
+                    if kind == ResourceKind::User {
+                        return sync::create_user(conn, &shared, &connector_id, &ctx, new).await;
                     }
+                    let stored = resources::create(conn, &connector_id, kind, new, ctx.at).await?;
+                    let users = stored
+                        .members
+                        .iter()
+                        .flatten()
+                        .filter(|m| m.kind.as_deref() == Some("User"))
+                        .map(|m| m.value.clone())
+                        .collect();
+                    sync::group_created(
+                        conn,
+                        &shared,
+                        &connector_id,
+                        &ctx,
+                        &stored.id,
+                        &stored.body,
+                        users,
+                    )
+                    .await?;
                     Ok(stored)
                 })
             })
@@ -324,7 +359,7 @@ impl Store for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<Updated, StoreError> {
         let (connector_id, id) = (connector_id.to_owned(), id.to_owned());
-        let (ctx, cache) = (ctx.clone(), Arc::clone(&self.settings));
+        let (ctx, shared) = (ctx.clone(), Arc::clone(&self.shared));
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -344,7 +379,7 @@ impl Store for SqliteStore {
                             ResourceKind::User => {
                                 sync::user_changed(
                                     conn,
-                                    &cache,
+                                    &shared,
                                     &connector_id,
                                     &ctx,
                                     &id,
@@ -355,7 +390,7 @@ impl Store for SqliteStore {
                             ResourceKind::Group => {
                                 sync::group_changed(
                                     conn,
-                                    &cache,
+                                    &shared,
                                     &connector_id,
                                     &ctx,
                                     &id,
@@ -382,7 +417,7 @@ impl Store for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<(), StoreError> {
         let (connector_id, id) = (connector_id.to_owned(), id.to_owned());
-        let (ctx, cache) = (ctx.clone(), Arc::clone(&self.settings));
+        let (ctx, shared) = (ctx.clone(), Arc::clone(&self.shared));
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -390,15 +425,15 @@ impl Store for SqliteStore {
                         ResourceKind::User => {
                             resources::delete(conn, &connector_id, kind, &id, if_version, ctx.at)
                                 .await?;
-                            sync::user_deleted(conn, &cache, &connector_id, &ctx, &id).await
+                            sync::user_deleted(conn, &shared, &connector_id, &ctx, &id).await
                         }
                         ResourceKind::Group => {
                             let deletion =
-                                sync::group_deleting(conn, &cache, &connector_id, &ctx, &id)
+                                sync::group_deleting(conn, &shared, &connector_id, &ctx, &id)
                                     .await?;
                             resources::delete(conn, &connector_id, kind, &id, if_version, ctx.at)
                                 .await?;
-                            sync::group_deleted(conn, deletion).await
+                            sync::group_deleted(conn, &shared, deletion).await
                         }
                     }
                 })

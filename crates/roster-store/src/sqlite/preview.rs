@@ -25,11 +25,11 @@ use roster_core::sync::{
 use serde_json::{Map, Value};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::backend;
 use super::rows::{group_columns, group_row, origin, user_columns, user_row};
-use super::settings::{SettingsCache, compiled};
+use super::settings::compiled;
 use super::sync::{IdpGroupCache, ScimUser, SyncJob, load_copy_sources};
 use super::writer::Writer;
+use super::{Shared, backend};
 use crate::workset::Workset;
 
 /// SCIM users read per page by a preview.
@@ -108,7 +108,7 @@ async fn connector_exists(conn: &mut SqliteConnection, id: &str) -> Result<bool,
 /// The settings a preview or apply runs: proposed, or stored (with their version).
 async fn settings_for(
     conn: &mut SqliteConnection,
-    cache: &SettingsCache,
+    shared: &Shared,
     connector_id: &str,
     options: &SyncOptions,
 ) -> Result<(Option<i64>, Arc<CompiledSettings>), StoreError> {
@@ -116,14 +116,14 @@ async fn settings_for(
         let compiled = proposed.compile().map_err(StoreError::InvalidSettings)?;
         return Ok((None, Arc::new(compiled)));
     }
-    let (version, compiled) = compiled(conn, cache, connector_id).await?;
+    let (version, compiled) = compiled(conn, &shared.settings, connector_id, None).await?;
     let compiled = compiled.map_err(|errors| StoreError::InvalidSettings(errors.to_vec()))?;
     Ok((Some(version), compiled))
 }
 
 pub(super) async fn preview(
     pool: &SqlitePool,
-    cache: &SettingsCache,
+    shared: &Shared,
     connector_id: &str,
     options: &SyncOptions,
 ) -> Result<SyncReport, StoreError> {
@@ -132,7 +132,7 @@ pub(super) async fn preview(
     if !connector_exists(conn, connector_id).await? {
         return Err(StoreError::NotFound);
     }
-    let (version, settings) = settings_for(conn, cache, connector_id, options).await?;
+    let (version, settings) = settings_for(conn, shared, connector_id, options).await?;
     let mut ws = load_directory(conn, connector_id).await?;
     if let Some(from) = settings.copy_from() {
         load_copy_sources(conn, &mut ws, from, None).await?;
@@ -311,10 +311,10 @@ fn changed_settings(pinned: i64, now: i64) -> StoreError {
 /// One writer job of an apply: begins the sync job, checks the settings version, runs
 /// `step` (which returns the results and the last key it reached), finishes.
 macro_rules! batch {
-    ($writer:expr, $cache:expr, $connector:expr, $ctx:expr, $pinned:expr, $groups:expr,
+    ($writer:expr, $shared:expr, $connector:expr, $ctx:expr, $pinned:expr, $groups:expr,
      |$conn:ident, $job:ident, $cid:ident| $step:expr) => {{
-        let (cache, $cid, ctx, groups) = (
-            Arc::clone($cache),
+        let (shared, $cid, ctx, groups) = (
+            Arc::clone($shared),
             $connector.to_owned(),
             $ctx.clone(),
             $groups,
@@ -323,14 +323,14 @@ macro_rules! batch {
         $writer
             .write(move |$conn| {
                 Box::pin(async move {
-                    let mut $job = SyncJob::begin($conn, &cache, &$cid, &ctx, SyncSource::Apply)
+                    let mut $job = SyncJob::begin($conn, &shared, &$cid, &ctx, SyncSource::Apply)
                         .await?
                         .with_idp_groups(groups);
                     if $job.version() != pinned {
                         return Err(changed_settings(pinned, $job.version()));
                     }
                     let (results, last) = $step;
-                    let idp_groups = $job.finish($conn).await?;
+                    let idp_groups = $job.finish(&shared);
                     Ok(Batch {
                         results,
                         last,
@@ -346,7 +346,7 @@ macro_rules! batch {
 pub(super) async fn apply(
     pool: &SqlitePool,
     writer: &Writer,
-    cache: &Arc<SettingsCache>,
+    shared: &Arc<Shared>,
     connector_id: &str,
     options: &SyncOptions,
     ctx: &WriteContext,
@@ -360,7 +360,7 @@ pub(super) async fn apply(
             proposed: None,
             ..options.clone()
         };
-        settings_for(&mut conn, cache, connector_id, &stored).await?
+        settings_for(&mut conn, shared, connector_id, &stored).await?
     };
     let pinned = version.unwrap_or_default();
     let size = i64::try_from(if options.batch_size == 0 {
@@ -378,7 +378,7 @@ pub(super) async fn apply(
         let settings = Arc::clone(&settings);
         let b = batch!(
             writer,
-            cache,
+            shared,
             connector_id,
             ctx,
             pinned,
@@ -420,7 +420,7 @@ pub(super) async fn apply(
     loop {
         let b = batch!(
             writer,
-            cache,
+            shared,
             connector_id,
             ctx,
             pinned,
@@ -464,7 +464,7 @@ pub(super) async fn apply(
     loop {
         let b = batch!(
             writer,
-            cache,
+            shared,
             connector_id,
             ctx,
             pinned,
@@ -506,7 +506,7 @@ pub(super) async fn apply(
     loop {
         let b = batch!(
             writer,
-            cache,
+            shared,
             connector_id,
             ctx,
             pinned,

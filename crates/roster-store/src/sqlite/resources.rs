@@ -324,6 +324,68 @@ fn distinct(members: impl IntoIterator<Item = Member>) -> Vec<Member> {
         .collect()
 }
 
+/// The statement that inserts a user and its email rows (one round trip).
+macro_rules! insert_user_sql {
+    () => {
+        "INSERT INTO scim_users (connector_id, id, version, created_ms, modified_ms, \
+         user_name_lc, external_id, display_name_lc, body) \
+         VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?); \
+         INSERT INTO scim_user_emails (user_seq, connector_id, value_lc, type_lc) \
+         SELECT u.seq, u.connector_id, e.value ->> 0, e.value ->> 1 \
+         FROM scim_users AS u, json_each(?) AS e \
+         WHERE u.connector_id = ? AND u.id = ?;"
+    };
+}
+pub(super) use insert_user_sql;
+
+/// Creates a user and, in the same round trip, runs `then` (a static SELECT whose binds are
+/// the two given): the sync of a new user looks up the directory user holding its username
+/// this way. Returns the rows `then` selected.
+pub(super) async fn create_user_then(
+    conn: &mut SqliteConnection,
+    connector_id: &str,
+    new: &NewResource,
+    at: OffsetDateTime,
+    then: Option<(&'static str, [&str; 2])>,
+) -> Result<Vec<SqliteRow>, StoreError> {
+    let at = to_ms(at);
+    let text = body_text(&new.body)?;
+    let ix = Indexed::user(&new.body);
+    let q = sqlx::query(then.map_or(insert_user_sql!(), |(sql, _)| sql))
+        .bind(connector_id)
+        .bind(&new.id)
+        .bind(at)
+        .bind(at)
+        .bind(ix.user_name_lc.as_deref())
+        .bind(ix.external_id.as_deref())
+        .bind(ix.display_name_lc.as_deref())
+        .bind(&text)
+        .bind(emails_json(&ix.emails))
+        .bind(connector_id)
+        .bind(&new.id);
+    let q = match then {
+        Some((_, [a, b])) => q.bind(a).bind(b),
+        None => q,
+    };
+    q.fetch_all(&mut *conn)
+        .await
+        .map_err(|e| write_error(e, ResourceKind::User, &ix))
+}
+
+/// A stored user as it was just created.
+pub(super) fn created(new: NewResource, at: OffsetDateTime) -> Result<StoredResource, StoreError> {
+    let at = from_ms(to_ms(at))?;
+    Ok(StoredResource {
+        id: new.id,
+        version: 1,
+        created: at,
+        last_modified: at,
+        body: new.body,
+        members: None,
+        groups: None,
+    })
+}
+
 pub(super) async fn create(
     conn: &mut SqliteConnection,
     connector_id: &str,
@@ -331,59 +393,34 @@ pub(super) async fn create(
     new: NewResource,
     at: OffsetDateTime,
 ) -> Result<StoredResource, StoreError> {
+    if kind == ResourceKind::User {
+        create_user_then(conn, connector_id, &new, at, None).await?;
+        return created(new, at);
+    }
     let connector_id = connector_id.to_owned();
     let at = to_ms(at);
     let text = body_text(&new.body)?;
-    match kind {
-        ResourceKind::User => {
-            let ix = Indexed::user(&new.body);
-            // The user and its email rows in one round trip.
-            sqlx::query(
-                "INSERT INTO scim_users (connector_id, id, version, created_ms, modified_ms, \
-                 user_name_lc, external_id, display_name_lc, body) \
-                 VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?); \
-                 INSERT INTO scim_user_emails (user_seq, connector_id, value_lc, type_lc) \
-                 SELECT u.seq, u.connector_id, e.value ->> 0, e.value ->> 1 \
-                 FROM scim_users AS u, json_each(?) AS e \
-                 WHERE u.connector_id = ? AND u.id = ?",
-            )
-            .bind(&connector_id)
-            .bind(&new.id)
-            .bind(at)
-            .bind(at)
-            .bind(ix.user_name_lc.as_deref())
-            .bind(ix.external_id.as_deref())
-            .bind(ix.display_name_lc.as_deref())
-            .bind(&text)
-            .bind(emails_json(&ix.emails))
-            .bind(&connector_id)
-            .bind(&new.id)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| write_error(e, kind, &ix))?;
-        }
-        ResourceKind::Group => {
-            let ix = Indexed::group(&new.body);
-            sqlx::query(
-                "INSERT INTO scim_groups (connector_id, id, version, created_ms, modified_ms, \
-                 display_name, display_name_lc, external_id, body) \
-                 VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&connector_id)
-            .bind(&new.id)
-            .bind(at)
-            .bind(at)
-            .bind(ix.display_name.as_deref())
-            .bind(ix.display_name_lc.as_deref())
-            .bind(ix.external_id.as_deref())
-            .bind(&text)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| write_error(e, kind, &ix))?;
-        }
-    }
+    let ix = Indexed::group(&new.body);
+    sqlx::query(
+        "INSERT INTO scim_groups (connector_id, id, version, created_ms, modified_ms, \
+         display_name, display_name_lc, external_id, body) \
+         VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&connector_id)
+    .bind(&new.id)
+    .bind(at)
+    .bind(at)
+    .bind(ix.display_name.as_deref())
+    .bind(ix.display_name_lc.as_deref())
+    .bind(ix.external_id.as_deref())
+    .bind(&text)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| write_error(e, kind, &ix))?;
     // A new group's members are returned, with their types, as the POST response shows them.
-    let members = if kind == ResourceKind::Group && !new.members.is_empty() {
+    let members = if new.members.is_empty() {
+        None
+    } else {
         let wanted = distinct(new.members);
         let typed = resolve_members(conn, &connector_id, &wanted).await?;
         insert_members(conn, &connector_id, &new.id, &typed).await?;
@@ -396,8 +433,6 @@ pub(super) async fn create(
                 })
                 .collect(),
         )
-    } else {
-        None
     };
     let at = from_ms(at)?;
     Ok(StoredResource {

@@ -16,7 +16,7 @@ use serde_json::json;
 use sqlx::SqliteConnection;
 
 use super::journal::Journal;
-use super::{backend, from_ms, to_ms};
+use super::{Shared, backend, from_ms, to_ms};
 
 /// Compiled settings, or why the stored document no longer compiles (it did when it was
 /// saved; a later version of Roster may be stricter). Syncs under settings that do not
@@ -26,24 +26,62 @@ pub(crate) type Compiled = Result<Arc<CompiledSettings>, Arc<Vec<SettingsError>>
 /// What a cached entry is valid for: the settings version and the time it was set.
 type Key = (i64, i64);
 
+/// A cached entry: what it is valid for, the writer batch that last checked that, and the
+/// settings.
+#[derive(Debug, Clone)]
+struct Entry {
+    key: Key,
+    checked: u64,
+    compiled: Compiled,
+}
+
 /// The compiled settings of each connector, for its current version.
+///
+/// Inside a writer batch the version is read once per connector: the batch holds SQLite's
+/// write lock from its first statement to its commit, so no other process can change the
+/// settings meanwhile, and a job of this process that does updates the cache itself.
 #[derive(Debug, Default)]
 pub(crate) struct SettingsCache {
-    entries: Mutex<HashMap<String, (Key, Compiled)>>,
+    entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl SettingsCache {
-    fn get(&self, connector_id: &str, key: Key) -> Option<Compiled> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(connector_id)
-            .filter(|(k, _)| *k == key)
-            .map(|(_, c)| c.clone())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn put(&self, connector_id: &str, key: Key, compiled: Compiled) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.insert(connector_id.to_owned(), (key, compiled));
+    /// The entry checked in this batch, if there is one.
+    fn checked(&self, connector_id: &str, batch: Option<u64>) -> Option<(i64, Compiled)> {
+        let batch = batch?;
+        self.lock()
+            .get(connector_id)
+            .filter(|e| e.checked == batch)
+            .map(|e| (e.key.0, e.compiled.clone()))
+    }
+
+    fn get(&self, connector_id: &str, key: Key, batch: Option<u64>) -> Option<Compiled> {
+        let mut entries = self.lock();
+        let entry = entries.get_mut(connector_id).filter(|e| e.key == key)?;
+        if let Some(batch) = batch {
+            entry.checked = batch;
+        }
+        Some(entry.compiled.clone())
+    }
+
+    fn put(&self, connector_id: &str, key: Key, compiled: Compiled, batch: Option<u64>) {
+        self.lock().insert(
+            connector_id.to_owned(),
+            Entry {
+                key,
+                checked: batch.unwrap_or(0),
+                compiled,
+            },
+        );
+    }
+
+    /// Forgets a connector (deleted: its id may come back with other settings).
+    pub(super) fn forget(&self, connector_id: &str) {
+        self.lock().remove(connector_id);
     }
 }
 
@@ -81,15 +119,20 @@ async fn document(
     .transpose()
 }
 
-/// The connector's current settings version and compiled settings: one indexed lookup, and a
-/// compile only for a version not seen before.
+/// The connector's current settings version and compiled settings: at most one indexed
+/// lookup (none if this writer `batch` already made it), and a compile only for a version not
+/// seen before. Outside the writer, `batch` is `None`.
 pub(super) async fn compiled(
     conn: &mut SqliteConnection,
     cache: &SettingsCache,
     connector_id: &str,
+    batch: Option<u64>,
 ) -> Result<(i64, Compiled), StoreError> {
+    if let Some(hit) = cache.checked(connector_id, batch) {
+        return Ok(hit);
+    }
     let key = version(conn, connector_id).await?;
-    if let Some(c) = cache.get(connector_id, key) {
+    if let Some(c) = cache.get(connector_id, key, batch) {
         return Ok((key.0, c));
     }
     let (key, settings) = match document(conn, connector_id).await? {
@@ -97,7 +140,7 @@ pub(super) async fn compiled(
         None => ((0, 0), Settings::default()),
     };
     let compiled: Compiled = settings.compile().map(Arc::new).map_err(Arc::new);
-    cache.put(connector_id, key, compiled.clone());
+    cache.put(connector_id, key, compiled.clone(), batch);
     Ok((key.0, compiled))
 }
 
@@ -142,7 +185,7 @@ pub(super) async fn get(
 /// Stores a document already compiled by the caller, with its audit row (a write job).
 pub(super) async fn set(
     conn: &mut SqliteConnection,
-    cache: &SettingsCache,
+    shared: &Shared,
     connector_id: &str,
     compiled: Arc<CompiledSettings>,
     if_version: Option<i64>,
@@ -184,8 +227,13 @@ pub(super) async fn set(
         Some(json!({"version": version, "settings": settings})),
         None,
     );
-    journal.flush(conn).await?;
-    cache.put(connector_id, (version, at), Ok(compiled));
+    journal.submit(&shared.journal);
+    shared.settings.put(
+        connector_id,
+        (version, at),
+        Ok(compiled),
+        Some(shared.batch()),
+    );
     Ok(StoredSettings {
         connector_id: connector_id.to_owned(),
         version,

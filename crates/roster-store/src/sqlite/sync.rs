@@ -25,10 +25,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use roster_core::StoreError;
-use roster_core::directory::{DirectoryGroup, Membership, fold_name};
+use roster_core::directory::{DirectoryGroup, DirectoryUser, Membership, fold_name};
 use roster_core::settings::CompiledSettings;
 use roster_core::store::{
-    AuditAction, ReportedUser, SubjectKind, SyncSource, SyncSubject, WriteContext,
+    AuditAction, NewResource, ReportedUser, StoredResource, SubjectKind, SyncSource, SyncSubject,
+    WriteContext,
 };
 use roster_core::sync::{
     GroupChange, GroupInput, GroupMapping, GroupResult, GroupState, IdpGroup, MembershipChange,
@@ -38,12 +39,13 @@ use serde_json::{Map, Value, json};
 use sqlx::{Row, SqliteConnection};
 
 use super::journal::Journal;
+use super::resources::{self, insert_user_sql};
 use super::rows::{
     USER_WIDTH, attributes_json, group_columns, group_row, int_ids, origin, row_id, texts,
     user_columns, user_row, write_error,
 };
-use super::settings::{Compiled, SettingsCache, compiled};
-use super::{backend, to_ms};
+use super::settings::{Compiled, compiled};
+use super::{Shared, backend, to_ms};
 use crate::workset::{Synced, Workset};
 
 /// The mapped IdP groups, by SCIM id, with the version they were mapped at: kept across the
@@ -110,12 +112,13 @@ impl SyncJob {
     /// Starts the syncs of a job for a connector: its compiled settings (cached per version).
     pub(super) async fn begin(
         conn: &mut SqliteConnection,
-        cache: &SettingsCache,
+        shared: &Shared,
         connector_id: &str,
         ctx: &WriteContext,
         source: SyncSource,
     ) -> Result<Self, StoreError> {
-        let (version, settings) = compiled(conn, cache, connector_id).await?;
+        let (version, settings) =
+            compiled(conn, &shared.settings, connector_id, Some(shared.batch())).await?;
         Ok(Self {
             connector_id: connector_id.to_owned(),
             version,
@@ -150,14 +153,11 @@ impl SyncJob {
         })
     }
 
-    /// Writes the audit rows and sync results; returns the IdP group mappings for the next
-    /// job of an apply.
-    pub(super) async fn finish(
-        self,
-        conn: &mut SqliteConnection,
-    ) -> Result<IdpGroupCache, StoreError> {
-        self.journal.flush(conn).await?;
-        Ok(self.idp_groups)
+    /// Hands the audit rows and sync results to the batch; returns the IdP group mappings for
+    /// the next job of an apply.
+    pub(super) fn finish(self, shared: &Shared) -> IdpGroupCache {
+        self.journal.submit(&shared.journal);
+        self.idp_groups
     }
 
     /// The mapped groups `ids` (SCIM group ids, with the version each has now).
@@ -213,11 +213,30 @@ impl SyncJob {
             }
         };
         let inputs = self.inputs(conn, &settings, users).await?;
+        self.sync_inputs(conn, &settings, inputs, None).await
+    }
+
+    /// Syncs users whose inputs are ready; `preloaded`: the directory users their keys name,
+    /// if the caller already read them.
+    async fn sync_inputs(
+        &mut self,
+        conn: &mut SqliteConnection,
+        settings: &CompiledSettings,
+        inputs: Vec<(UserInput, Option<String>)>,
+        preloaded: Option<Vec<DirectoryUser>>,
+    ) -> Result<Vec<ReportedUser>, StoreError> {
         let mut ws = Workset::new(&self.connector_id);
-        load_keyed(conn, &mut ws, &settings, inputs.iter().map(|(i, _)| i)).await?;
+        load_keyed(
+            conn,
+            &mut ws,
+            settings,
+            inputs.iter().map(|(i, _)| i),
+            preloaded,
+        )
+        .await?;
         let mut out = Vec::with_capacity(inputs.len());
         for (input, scim_name) in inputs {
-            let synced = ws.sync_user(&settings, &input);
+            let synced = ws.sync_user(settings, &input);
             let result = self.apply_guarded(conn, &mut ws, synced).await?;
             let name = ws
                 .result_name(&result)
@@ -354,16 +373,15 @@ impl SyncJob {
         if !synced.result.has_changes() {
             return Ok(synced.result);
         }
-        exec(conn, "SAVEPOINT sync_user").await?;
         let mark = self.journal.mark();
         let mut created = Vec::new();
-        match apply_user(conn, ws, &mut self.journal, &synced, &mut created).await {
-            Ok(()) => {
-                exec(conn, "RELEASE sync_user").await?;
-                Ok(synced.result)
-            }
+        let mut sp = Savepoint::default();
+        match apply_user(conn, ws, &mut self.journal, &synced, &mut created, &mut sp).await {
+            Ok(()) => Ok(synced.result),
             Err(StoreError::Conflict(message)) => {
-                exec(conn, "ROLLBACK TO sync_user; RELEASE sync_user").await?;
+                if sp.open {
+                    exec(conn, "ROLLBACK TO sync_user").await?;
+                }
                 self.journal.truncate(mark);
                 for id in created {
                     ws.remove_group(&id);
@@ -512,39 +530,22 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), Stor
         .map_err(backend)
 }
 
-/// Loads into `ws` what syncing `inputs` needs (steps 2 to 4 of the module docs).
+/// Loads into `ws` what syncing `inputs` needs (steps 2 to 4 of the module docs); the
+/// directory users of step 2 are `preloaded` when the caller read them already.
 pub(super) async fn load_keyed<'a>(
     conn: &mut SqliteConnection,
     ws: &mut Workset,
     settings: &CompiledSettings,
     inputs: impl Iterator<Item = &'a UserInput> + Clone,
+    preloaded: Option<Vec<DirectoryUser>>,
 ) -> Result<(), StoreError> {
     let directory = ws.directory().to_owned();
-    let idp_ids = texts(inputs.clone().map(|i| i.scim_id.as_str()));
-    let names: Vec<String> = inputs
-        .clone()
-        .filter_map(UserInput::username)
-        .map(fold_name)
-        .collect();
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        user_columns!(),
-        " FROM dir_users AS u WHERE u.directory_id = ?1 \
-         AND u.idp_id IN (SELECT value FROM json_each(?2)) UNION \
-         SELECT ",
-        user_columns!(),
-        " FROM dir_users AS u WHERE u.directory_id = ?1 \
-         AND u.username_lc IN (SELECT value FROM json_each(?3))"
-    ))
-    .bind(&directory)
-    .bind(&idp_ids)
-    .bind(texts(names.iter().map(String::as_str)))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(backend)?;
-    let mut user_ids = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let user = user_row(row, 0)?;
+    let users = match preloaded {
+        Some(users) => users,
+        None => linked_or_holding(conn, &directory, inputs.clone()).await?,
+    };
+    let mut user_ids = Vec::with_capacity(users.len());
+    for user in users {
         user_ids.push(user.id.clone());
         ws.add_user(user);
     }
@@ -614,6 +615,35 @@ pub(super) async fn load_keyed<'a>(
         }
     }
     Ok(())
+}
+
+/// The directory users linked to the inputs' SCIM ids or holding their mapped usernames.
+async fn linked_or_holding<'a>(
+    conn: &mut SqliteConnection,
+    directory: &str,
+    inputs: impl Iterator<Item = &'a UserInput> + Clone,
+) -> Result<Vec<DirectoryUser>, StoreError> {
+    let idp_ids = texts(inputs.clone().map(|i| i.scim_id.as_str()));
+    let names: Vec<String> = inputs
+        .filter_map(UserInput::username)
+        .map(fold_name)
+        .collect();
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM dir_users AS u WHERE u.directory_id = ?1 \
+         AND u.idp_id IN (SELECT value FROM json_each(?2)) UNION SELECT ",
+        user_columns!(),
+        " FROM dir_users AS u WHERE u.directory_id = ?1 \
+         AND u.username_lc IN (SELECT value FROM json_each(?3))"
+    ))
+    .bind(directory)
+    .bind(&idp_ids)
+    .bind(texts(names.iter().map(String::as_str)))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    rows.iter().map(|r| user_row(r, 0)).collect()
 }
 
 /// Loads the users of the copy directory `from` (those with the folded `names`, or all) with
@@ -711,6 +741,26 @@ fn bool_int(b: bool) -> i64 {
     i64::from(b)
 }
 
+/// The savepoint of one user's writes, opened by the first of them: `SAVEPOINT` rides along
+/// with that statement instead of costing a round trip of its own, and is never released one
+/// by one (the writer's release of the job's savepoint releases every savepoint inside it;
+/// a rollback to `sync_user` goes back to the latest one, this user's).
+#[derive(Debug, Default)]
+struct Savepoint {
+    open: bool,
+}
+
+/// The statement, prefixed with `SAVEPOINT sync_user` if it is the user's first write.
+macro_rules! sp {
+    ($sp:expr, $sql:expr) => {
+        if std::mem::replace(&mut $sp.open, true) {
+            $sql
+        } else {
+            concat!("SAVEPOINT sync_user; ", $sql)
+        }
+    };
+}
+
 /// Writes one user's change set (see the module docs); `created` collects the ids of the
 /// groups it creates, so a rollback can forget them.
 async fn apply_user(
@@ -719,6 +769,7 @@ async fn apply_user(
     journal: &mut Journal,
     synced: &Synced,
     created: &mut Vec<String>,
+    sp: &mut Savepoint,
 ) -> Result<(), StoreError> {
     let r = &synced.result;
     let directory = ws.directory().to_owned();
@@ -727,10 +778,11 @@ async fn apply_user(
         if ws.group_by_name(&create.name).is_some() {
             continue;
         }
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = sqlx::query_scalar(sp!(
+            sp,
             "INSERT INTO dir_groups (directory_id, name, name_lc, description, idp_id, \
-             created_ms, modified_ms) VALUES (?, ?, ?, NULL, ?, ?, ?) RETURNING id",
-        )
+             created_ms, modified_ms) VALUES (?, ?, ?, NULL, ?, ?, ?) RETURNING id"
+        ))
         .bind(&directory)
         .bind(&create.name)
         .bind(fold_name(&create.name))
@@ -763,13 +815,14 @@ async fn apply_user(
     let (user_id, username) = match &r.user {
         Some(UserChange::Create { data, events }) => {
             let id: i64 = bind_user!(
-                sqlx::query_scalar(
+                sqlx::query_scalar(sp!(
+                    sp,
                     "INSERT INTO dir_users (username, username_lc, display_name, email, \
                      first_name, last_name, active, attributes, last_login_ms, idp_id, \
                      cleanup_reason, cleanup_action, anonymized, modified_ms, directory_id, \
                      created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                     RETURNING id",
-                ),
+                     RETURNING id"
+                )),
                 data,
                 at,
             )
@@ -798,12 +851,13 @@ async fn apply_user(
             events,
         }) => {
             bind_user!(
-                sqlx::query(
+                sqlx::query(sp!(
+                    sp,
                     "UPDATE dir_users SET username = ?, username_lc = ?, display_name = ?, \
                      email = ?, first_name = ?, last_name = ?, active = ?, attributes = ?, \
                      last_login_ms = ?, idp_id = ?, cleanup_reason = ?, cleanup_action = ?, \
-                     anonymized = ?, modified_ms = ? WHERE id = ?",
-                ),
+                     anonymized = ?, modified_ms = ? WHERE id = ?"
+                )),
                 after,
                 at,
             )
@@ -830,7 +884,7 @@ async fn apply_user(
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(backend)?;
-            sqlx::query("DELETE FROM dir_users WHERE id = ?")
+            sqlx::query(sp!(sp, "DELETE FROM dir_users WHERE id = ?"))
                 .bind(row_id(user_id)?)
                 .execute(&mut *conn)
                 .await
@@ -857,7 +911,7 @@ async fn apply_user(
     if let Some(user_id) = user_id.as_deref()
         && !r.memberships.is_empty()
     {
-        write_memberships(conn, ws, journal, user_id, username.as_deref(), r).await?;
+        write_memberships(conn, ws, journal, user_id, username.as_deref(), r, sp).await?;
     }
     ws.record_user(r, user_id.as_deref());
     Ok(())
@@ -871,6 +925,7 @@ async fn write_memberships(
     user_id: &str,
     username: Option<&str>,
     r: &UserResult,
+    sp: &mut Savepoint,
 ) -> Result<(), StoreError> {
     let directory = ws.directory().to_owned();
     let mut upserts = Vec::new();
@@ -940,11 +995,12 @@ async fn write_memberships(
     }
     let uid = row_id(user_id)?;
     if !upserts.is_empty() {
-        sqlx::query(
+        sqlx::query(sp!(
+            sp,
             "INSERT INTO dir_memberships (user_id, group_id, origin) \
              SELECT ?, e.value ->> 0, e.value ->> 1 FROM json_each(?) AS e WHERE true \
-             ON CONFLICT (user_id, group_id) DO UPDATE SET origin = excluded.origin",
-        )
+             ON CONFLICT (user_id, group_id) DO UPDATE SET origin = excluded.origin"
+        ))
         .bind(uid)
         .bind(Value::Array(upserts).to_string())
         .execute(&mut *conn)
@@ -952,10 +1008,11 @@ async fn write_memberships(
         .map_err(write_error)?;
     }
     if !removes.is_empty() {
-        sqlx::query(
+        sqlx::query(sp!(
+            sp,
             "DELETE FROM dir_memberships WHERE user_id = ? \
-             AND group_id IN (SELECT value FROM json_each(?))",
-        )
+             AND group_id IN (SELECT value FROM json_each(?))"
+        ))
         .bind(uid)
         .bind(Value::from(removes).to_string())
         .execute(&mut *conn)
@@ -1110,38 +1167,66 @@ async fn apply_group(
 
 // ---- the SCIM write path ----
 
-/// After a SCIM user was created.
-pub(super) async fn user_created(
+/// Creates a SCIM user and syncs it. The directory user holding its mapped username (a new
+/// SCIM id is linked to nobody) is looked up in the round trip of the insert itself.
+pub(super) async fn create_user(
     conn: &mut SqliteConnection,
-    cache: &SettingsCache,
+    shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
-    id: &str,
-    body: Map<String, Value>,
-) -> Result<(), StoreError> {
-    let mut job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
-    job.sync_users(
-        conn,
-        vec![ScimUser::Present {
-            id: id.to_owned(),
-            body: Some(body),
+    new: NewResource,
+) -> Result<StoredResource, StoreError> {
+    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
+    let Ok(settings) = job.settings() else {
+        resources::create_user_then(conn, connector_id, &new, ctx.at, None).await?;
+        let users = vec![ScimUser::Present {
+            id: new.id.clone(),
+            body: None,
             new: true,
-        }],
-    )
-    .await?;
-    job.finish(conn).await.map(drop)
+        }];
+        job.sync_users(conn, users).await?;
+        job.finish(shared);
+        return resources::created(new, ctx.at);
+    };
+    let input = UserInput::present(&settings, &new.id, &new.body, Vec::new());
+    let name = input.username().map(fold_name);
+    let then = name.as_deref().map(|n| {
+        (
+            concat!(
+                insert_user_sql!(),
+                " SELECT ",
+                user_columns!(),
+                " FROM dir_users AS u WHERE u.directory_id = ? AND u.username_lc = ?"
+            ),
+            [connector_id, n],
+        )
+    });
+    let rows = resources::create_user_then(conn, connector_id, &new, ctx.at, then).await?;
+    let holders = rows
+        .iter()
+        .map(|r| user_row(r, 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    let scim_name = new
+        .body
+        .get("userName")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    job.sync_inputs(conn, &settings, vec![(input, scim_name)], Some(holders))
+        .await?;
+    job.finish(shared);
+    resources::created(new, ctx.at)
 }
 
 /// After a SCIM user's body changed.
 pub(super) async fn user_changed(
     conn: &mut SqliteConnection,
-    cache: &SettingsCache,
+    shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
     id: &str,
     body: Map<String, Value>,
 ) -> Result<(), StoreError> {
-    let mut job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
     job.sync_users(
         conn,
         vec![ScimUser::Present {
@@ -1151,21 +1236,23 @@ pub(super) async fn user_changed(
         }],
     )
     .await?;
-    job.finish(conn).await.map(drop)
+    job.finish(shared);
+    Ok(())
 }
 
 /// After a SCIM user was deleted.
 pub(super) async fn user_deleted(
     conn: &mut SqliteConnection,
-    cache: &SettingsCache,
+    shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
     id: &str,
 ) -> Result<(), StoreError> {
-    let mut job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
     job.sync_users(conn, vec![ScimUser::Deleted { id: id.to_owned() }])
         .await?;
-    job.finish(conn).await.map(drop)
+    job.finish(shared);
+    Ok(())
 }
 
 fn present(ids: impl IntoIterator<Item = String>) -> Vec<ScimUser> {
@@ -1182,19 +1269,20 @@ fn present(ids: impl IntoIterator<Item = String>) -> Vec<ScimUser> {
 /// After a SCIM group was created with `members` (the user members among them are synced).
 pub(super) async fn group_created(
     conn: &mut SqliteConnection,
-    cache: &SettingsCache,
+    shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
     id: &str,
     body: &Map<String, Value>,
     members: Vec<String>,
 ) -> Result<(), StoreError> {
-    let mut job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
     if let Some(mapped) = job.map_group(id, body) {
         job.sync_group(conn, GroupInput::Present(mapped)).await?;
     }
     job.sync_users(conn, present(members)).await?;
-    job.finish(conn).await.map(drop)
+    job.finish(shared);
+    Ok(())
 }
 
 /// After a SCIM group changed: its body (`before` → `after`) and/or the user members in
@@ -1204,7 +1292,7 @@ pub(super) async fn group_created(
 #[allow(clippy::too_many_arguments)] // the parts of one group write
 pub(super) async fn group_changed(
     conn: &mut SqliteConnection,
-    cache: &SettingsCache,
+    shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
     id: &str,
@@ -1212,7 +1300,7 @@ pub(super) async fn group_changed(
     after: &Map<String, Value>,
     members: Vec<String>,
 ) -> Result<(), StoreError> {
-    let mut job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
     let mut users = members;
     if before != after {
         if let Some(mapped) = job.map_group(id, after) {
@@ -1223,7 +1311,8 @@ pub(super) async fn group_changed(
         }
     }
     job.sync_users(conn, present(users)).await?;
-    job.finish(conn).await.map(drop)
+    job.finish(shared);
+    Ok(())
 }
 
 /// The user members of a SCIM group: O(its size), only for a change of its effect.
@@ -1256,12 +1345,12 @@ pub(super) struct GroupDeletion {
 /// name cannot be mapped); otherwise deleting the directory group is all there is to do.
 pub(super) async fn group_deleting(
     conn: &mut SqliteConnection,
-    cache: &SettingsCache,
+    shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
     id: &str,
 ) -> Result<GroupDeletion, StoreError> {
-    let job = SyncJob::begin(conn, cache, connector_id, ctx, SyncSource::Scim).await?;
+    let job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
     let body: Option<String> =
         sqlx::query_scalar("SELECT body FROM scim_groups WHERE connector_id = ? AND id = ?")
             .bind(connector_id)
@@ -1291,6 +1380,7 @@ pub(super) async fn group_deleting(
 /// After the SCIM group was deleted.
 pub(super) async fn group_deleted(
     conn: &mut SqliteConnection,
+    shared: &Shared,
     deletion: GroupDeletion,
 ) -> Result<(), StoreError> {
     let GroupDeletion {
@@ -1301,5 +1391,6 @@ pub(super) async fn group_deleted(
     job.sync_group(conn, GroupInput::Deleted { scim_id: id })
         .await?;
     job.sync_users(conn, present(members)).await?;
-    job.finish(conn).await.map(drop)
+    job.finish(shared);
+    Ok(())
 }

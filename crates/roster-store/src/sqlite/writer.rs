@@ -13,6 +13,11 @@
 //! concurrent requests share one commit, which beats one transaction per request.
 //! Reads use a separate pool (WAL lets readers run beside the writer).
 //!
+//! A [`BatchHook`] rides along: told when a batch begins and how each job ended, it writes
+//! what the batch's jobs left for it (the audit rows and sync results of the directory) just
+//! before the `COMMIT`, in one statement for the whole batch instead of one per job. If that
+//! write fails, the batch fails as a failed `COMMIT` would.
+//!
 //! When the [`Writer`] is dropped the channel closes; the task finishes the jobs already
 //! queued, then closes its connection.
 
@@ -34,6 +39,19 @@ const QUEUE: usize = 4096;
 
 /// A future borrowing the write connection.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the writer tells about its batches (see the module docs).
+pub(crate) trait BatchHook: Send + Sync + 'static {
+    /// A batch begins (its transaction is open); `batch` numbers them from 1.
+    fn begin(&self, batch: u64);
+    /// A job of the batch ended: `ok` if it stands, else it was rolled back.
+    fn job_done(&self, ok: bool);
+    /// The last job is done and the transaction still open: write what is pending.
+    fn before_commit<'c>(
+        &'c self,
+        conn: &'c mut SqliteConnection,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+}
 
 /// What to do once the batch's `COMMIT` has succeeded (`None`) or failed.
 type Finish = Box<dyn FnOnce(Option<&sqlx::Error>) + Send>;
@@ -119,10 +137,10 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Spawns the writer task on the current Tokio runtime, owning `conn`.
-    pub(crate) fn spawn(conn: SqliteConnection) -> Self {
+    pub(crate) fn spawn(conn: SqliteConnection, hook: Arc<dyn BatchHook>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriterStats::default());
-        tokio::spawn(run(conn, rx, Arc::clone(&stats)));
+        tokio::spawn(run(conn, rx, Arc::clone(&stats), hook));
         Self { tx, stats }
     }
 
@@ -161,7 +179,9 @@ async fn run(
     mut conn: SqliteConnection,
     mut rx: mpsc::Receiver<Box<dyn Job>>,
     stats: Arc<WriterStats>,
+    hook: Arc<dyn BatchHook>,
 ) {
+    let mut number = 0;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -172,12 +192,18 @@ async fn run(
         }
         stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);
-        run_batch(&mut conn, batch).await;
+        number += 1;
+        run_batch(&mut conn, batch, &*hook, number).await;
     }
     tracing::debug!("SQLite writer stopped");
 }
 
-async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Box<dyn Job>>) {
+async fn run_batch(
+    conn: &mut SqliteConnection,
+    batch: Vec<Box<dyn Job>>,
+    hook: &dyn BatchHook,
+    number: u64,
+) {
     // IMMEDIATE takes the write lock now (waiting up to busy_timeout for another process,
     // such as the CLI), so no statement of the batch can fail for want of it. The savepoint
     // bookkeeping rides along with BEGIN, between jobs and with COMMIT: one round trip to the
@@ -191,6 +217,7 @@ async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Box<dyn Job>>) {
         let _ = exec(conn, "ROLLBACK").await;
         return;
     }
+    hook.begin(number);
     let n = batch.len();
     let mut finishes: Vec<Finish> = Vec::with_capacity(n);
     let mut jobs = batch.into_iter();
@@ -198,12 +225,13 @@ async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Box<dyn Job>>) {
     for (i, job) in jobs.by_ref().enumerate() {
         let (ok, finish) = job.run(conn).await;
         finishes.push(finish);
+        hook.job_done(ok);
         let last = i + 1 == n;
         let next: &'static str = match (ok, last) {
             (true, false) => "RELEASE job; SAVEPOINT job",
             (false, false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
-            (true, true) => "RELEASE job; COMMIT",
-            (false, true) => "ROLLBACK TO job; RELEASE job; COMMIT",
+            (true, true) => "RELEASE job",
+            (false, true) => "ROLLBACK TO job; RELEASE job",
         };
         if let Err(e) = exec(conn, next).await {
             // The transaction is in an unknown state (SQLite rolls back by itself on some
@@ -211,6 +239,12 @@ async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Box<dyn Job>>) {
             outcome = Err(e);
             break;
         }
+    }
+    if outcome.is_ok() {
+        outcome = match hook.before_commit(conn).await {
+            Ok(()) => exec(conn, "COMMIT").await,
+            Err(e) => Err(e),
+        };
     }
     match outcome {
         Ok(()) => {
