@@ -106,6 +106,13 @@ run_wrk() {
 }
 
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+# What was measured: the commit, and whether the work tree differed from it (the build is of
+# the work tree). BENCH_COMMIT names it when there is no git checkout.
+if COMMIT="$(git rev-parse --short HEAD 2> /dev/null)"; then
+  git diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2> /dev/null || COMMIT="$COMMIT+modified"
+else
+  COMMIT="${BENCH_COMMIT:-unknown}"
+fi
 WRK_VERSION="$( (wrk --version 2>&1 || true) | head -n 1 | cut -d' ' -f2)"
 
 step "limit-server: seeding $USERS users (in-process, one transaction) and listening"
@@ -183,7 +190,7 @@ EOF
 cat > "$OUT/meta.json" << EOF
 {
   "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
-  "commit": "$(git rev-parse --short HEAD 2> /dev/null || echo unknown)$(git diff --quiet HEAD 2> /dev/null || echo +dirty)",
+  "commit": "$COMMIT",
   "cores": $(nproc),
   "cpu": "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)",
   "loadavg_start": "$LOAD_START",

@@ -312,8 +312,9 @@ def cmd_report(args):
         print("  " + "".join(str(c).ljust(w) for c, w in zip(cells, (34, 16, 16, 10))))
 
     print()
-    print(f"Roster benchmark, {meta['date']}, {meta['cores']} cores, load {meta['loadavg_start']}"
-          f" -> {meta['loadavg_end']}, wrk {meta['wrk']}, {meta['duration']} per run")
+    print(f"Roster benchmark, {meta['date']}, commit {meta['commit']}, {meta['cores']} cores"
+          f" ({meta['cpu']}), load {meta['loadavg_start']} -> {meta['loadavg_end']},"
+          f" wrk {meta['wrk']}, {meta['duration']} per run")
     print()
     row("", "limit-server", "roster", "ratio", "")
     for test, label in (("lookup", "userName eq lookups"), ("create", "creates (POST /Users)")):
