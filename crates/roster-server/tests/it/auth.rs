@@ -83,6 +83,8 @@ async fn a_disabled_connector_is_401_until_enabled_again() {
         .set_connector_enabled("entra", false)
         .await
         .unwrap();
+    // The server trusts what it read of a token and its connector for a second.
+    settle().await;
     c.get("/Users").await.assert_unauthorized();
     c.get("/ServiceProviderConfig").await.assert_unauthorized();
     server
@@ -90,7 +92,13 @@ async fn a_disabled_connector_is_401_until_enabled_again() {
         .set_connector_enabled("entra", true)
         .await
         .unwrap();
+    settle().await;
     assert_eq!(c.get("/Users").await.status, 200);
+}
+
+/// Waits out the authenticator's one-second memory of tokens and connectors.
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 }
 
 #[tokio::test]

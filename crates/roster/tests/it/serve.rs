@@ -51,8 +51,10 @@ async fn quick_start_serves_entra_test_connection_and_stops_gracefully() {
             .starts_with("https://scim.example.com/scim/v2/entra-id/Users/")
     );
 
-    // A disabled connector's token stops working at once.
+    // A disabled connector's token stops working within a second (the server trusts what it
+    // read of a token and its connector for that long).
     env.ok(&["connector", "disable", "entra-id"]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r = http
         .get(format!("{base}/Users"))
         .bearer_auth(token)
