@@ -105,10 +105,13 @@ impl Plan<'_> {
         }
         qb.push(" ORDER BY ");
         order.write_to(&mut qb);
-        qb.push(" LIMIT ");
+        // `+?`, not `?`: SQLite feeds a bare bound LIMIT/OFFSET into the query planner, so
+        // every new value re-prepared the statement (one re-prepare per Entra lookup). The
+        // unary plus hides the value from the planner; the statement is prepared once.
+        qb.push(" LIMIT +");
         qb.push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
         if offset > 0 {
-            qb.push(" OFFSET ");
+            qb.push(" OFFSET +");
             qb.push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
         }
         qb
