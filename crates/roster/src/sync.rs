@@ -190,12 +190,15 @@ fn print_report(
         return Ok(());
     }
     let s = &report.summary;
-    writeln!(
-        out,
-        "Connector '{}': this {} change:",
-        report.connector_id,
-        if verb == "would" { "would" } else { "did" }
-    )?;
+    if verb == "would" {
+        writeln!(
+            out,
+            "Preview of connector '{}' (nothing was written):",
+            report.connector_id
+        )?;
+    } else {
+        writeln!(out, "Applied to connector '{}':", report.connector_id)?;
+    }
     writeln!(
         out,
         "  users:       {} created, {} updated, {} renamed, {} disabled, {} re-enabled, {} deleted, {} anonymized, {} filtered, {} failed, {} unchanged",
