@@ -8,7 +8,8 @@
 //! - The connection settings are here and nowhere else: WAL, `synchronous=NORMAL` (a commit
 //!   survives a process crash; an OS crash may lose the last commits, never corrupt the file),
 //!   foreign keys on, a busy timeout so the CLI can write while the server runs, a bounded
-//!   page cache, and the `scim_ci` collation the filter compiler relies on.
+//!   page cache, temporary storage (savepoint sub-journals) in memory, and the `scim_ci`
+//!   collation the filter compiler relies on.
 //!
 //! Layout: `connectors` (connectors and tokens), `resources` (the IdP view's rows and writes),
 //! `list` (queries and cursors), `filter` (SCIM filter → SQL), `writer` (group commit),
@@ -170,6 +171,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", CACHE_KIB)
+            // Savepoint sub-journals (the writer's per job, the sync's per user) and sorts
+            // in memory: on disk, every page a job first touches was also written to a
+            // temporary file.
+            .pragma("temp_store", "MEMORY")
             .collation(filter::CI_COLLATION, |a: &str, b: &str| {
                 a.to_lowercase().cmp(&b.to_lowercase())
             })

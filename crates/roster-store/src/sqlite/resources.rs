@@ -338,20 +338,35 @@ macro_rules! insert_user_sql {
 }
 pub(super) use insert_user_sql;
 
-/// Creates a user and, in the same round trip, runs `then` (a static SELECT whose binds are
-/// the two given): the sync of a new user looks up the directory user holding its username
-/// this way. Returns the rows `then` selected.
-pub(super) async fn create_user_then(
+/// A query on the write connection.
+pub(super) type WriteQuery<'q> =
+    sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// A statement to run in the round trip of a user insert: `sql` is the whole text,
+/// [`insert_user_sql`] followed by it, and `bind` binds its own values after the insert's.
+pub(super) struct Then<'q> {
+    pub(super) sql: &'static str,
+    pub(super) bind: Box<dyn FnOnce(WriteQuery<'q>) -> WriteQuery<'q> + Send + 'q>,
+}
+
+/// Creates a user and, in the same round trip, runs `then`: the sync of a new user looks up
+/// the directory user holding its username, or writes the directory user, this way. Returns
+/// the rows `then` returned.
+pub(super) async fn create_user_then<'q>(
     conn: &mut SqliteConnection,
-    connector_id: &str,
-    new: &NewResource,
+    connector_id: &'q str,
+    new: &'q NewResource,
     at: OffsetDateTime,
-    then: Option<(&'static str, [&str; 2])>,
+    then: Option<Then<'q>>,
 ) -> Result<Vec<SqliteRow>, StoreError> {
     let at = to_ms(at);
     let text = body_text(&new.body)?;
     let ix = Indexed::user(&new.body);
-    let q = sqlx::query(then.map_or(insert_user_sql!(), |(sql, _)| sql))
+    let (sql, bind) = match then {
+        Some(t) => (t.sql, Some(t.bind)),
+        None => (insert_user_sql!(), None),
+    };
+    let q = sqlx::query(sql)
         .bind(connector_id)
         .bind(&new.id)
         .bind(at)
@@ -363,8 +378,8 @@ pub(super) async fn create_user_then(
         .bind(emails_json(&ix.emails))
         .bind(connector_id)
         .bind(&new.id);
-    let q = match then {
-        Some((_, [a, b])) => q.bind(a).bind(b),
+    let q = match bind {
+        Some(bind) => bind(q),
         None => q,
     };
     q.fetch_all(&mut *conn)

@@ -1189,32 +1189,136 @@ pub(super) async fn create_user(
         return resources::created(new, ctx.at);
     };
     let input = UserInput::present(&settings, &new.id, &new.body, Vec::new());
-    let name = input.username().map(fold_name);
-    let then = name.as_deref().map(|n| {
-        (
-            concat!(
-                insert_user_sql!(),
-                " SELECT ",
-                user_columns!(),
-                " FROM dir_users AS u WHERE u.directory_id = ? AND u.username_lc = ?"
-            ),
-            [connector_id, n],
-        )
-    });
-    let rows = resources::create_user_then(conn, connector_id, &new, ctx.at, then).await?;
-    let holders = rows
-        .iter()
-        .map(|r| user_row(r, 0))
-        .collect::<Result<Vec<_>, _>>()?;
     let scim_name = new
         .body
         .get("userName")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let directory = connector_id.to_owned();
+    let Some(name) = input.username().map(fold_name) else {
+        // The mapping failed: nothing to look up.
+        resources::create_user_then(conn, connector_id, &new, ctx.at, None).await?;
+        job.sync_inputs(conn, &settings, vec![(input, scim_name)], Some(Vec::new()))
+            .await?;
+        job.finish(shared);
+        return resources::created(new, ctx.at);
+    };
+    if let Some(alone) = alone(&settings, &input) {
+        match &alone.user {
+            // Filtered: the result does not depend on the directory.
+            None => {
+                resources::create_user_then(conn, connector_id, &new, ctx.at, None).await?;
+                job.journal.outcome(
+                    SyncSubject::User,
+                    &new.id,
+                    Some(&name),
+                    &alone.outcome,
+                    &alone.warnings,
+                );
+                job.finish(shared);
+                return resources::created(new, ctx.at);
+            }
+            // Created unless a user holds the username: written in the insert's round trip,
+            // on that condition.
+            Some(UserChange::Create { data, events }) => {
+                let at = to_ms(ctx.at);
+                let (d, n) = (directory.clone(), name.clone());
+                let row = {
+                    let data = data.clone();
+                    let then = resources::Then {
+                        sql: concat!(
+                            insert_user_sql!(),
+                            " INSERT INTO dir_users (username, username_lc, display_name, email, \
+                             first_name, last_name, active, attributes, last_login_ms, idp_id, \
+                             cleanup_reason, cleanup_action, anonymized, modified_ms, \
+                             directory_id, created_ms) \
+                             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+                             WHERE NOT EXISTS (SELECT 1 FROM dir_users \
+                             WHERE directory_id = ? AND username_lc = ?) RETURNING id"
+                        ),
+                        bind: Box::new(move |q| {
+                            bind_user!(q, &data, at)
+                                .bind(d.clone())
+                                .bind(at)
+                                .bind(d)
+                                .bind(n)
+                        }),
+                    };
+                    resources::create_user_then(conn, connector_id, &new, ctx.at, Some(then))
+                        .await?
+                };
+                if let Some(row) = row.first() {
+                    let id: i64 = row.try_get(0).map_err(backend)?;
+                    job.journal.audit(
+                        Some(&directory),
+                        SubjectKind::User,
+                        &id.to_string(),
+                        Some(&data.username),
+                        AuditAction::UserCreate,
+                        None,
+                        Some(user_json(data)),
+                        events_detail(events),
+                    );
+                    job.journal.outcome(
+                        SyncSubject::User,
+                        &new.id,
+                        Some(&data.username),
+                        &alone.outcome,
+                        &alone.warnings,
+                    );
+                    job.finish(shared);
+                    return resources::created(new, ctx.at);
+                }
+                // Someone holds the username: the engine decides with that user.
+                job.sync_inputs(conn, &settings, vec![(input, scim_name)], None)
+                    .await?;
+                job.finish(shared);
+                return resources::created(new, ctx.at);
+            }
+            _ => {}
+        }
+    }
+    let then = resources::Then {
+        sql: concat!(
+            insert_user_sql!(),
+            " SELECT ",
+            user_columns!(),
+            " FROM dir_users AS u WHERE u.directory_id = ? AND u.username_lc = ?"
+        ),
+        bind: Box::new(move |q| q.bind(directory).bind(name)),
+    };
+    let rows = resources::create_user_then(conn, connector_id, &new, ctx.at, Some(then)).await?;
+    let holders = rows
+        .iter()
+        .map(|r| user_row(r, 0))
+        .collect::<Result<Vec<_>, _>>()?;
     job.sync_inputs(conn, &settings, vec![(input, scim_name)], Some(holders))
         .await?;
     job.finish(shared);
     resources::created(new, ctx.at)
+}
+
+/// A new user's result when it depends on nothing in the directory but a holder of its
+/// username: copying off and no always-assign groups (a new SCIM user has no groups yet), so
+/// the engine run against an empty directory gives the result unless a user holds the
+/// username. `None` when the settings make the directory matter.
+fn alone(settings: &CompiledSettings, input: &UserInput) -> Option<UserResult> {
+    if settings.copy_from().is_some() || !settings.always_assign().is_empty() {
+        return None;
+    }
+    let empty = roster_core::sync::GroupIndex::default();
+    let result = roster_core::sync::sync_user(
+        settings,
+        input,
+        &roster_core::sync::UserState {
+            linked: None,
+            username_holder: None,
+            memberships: &[],
+            groups: &empty,
+            copy_source: None,
+        },
+    );
+    (result.memberships.is_empty() && result.create_groups.is_empty()).then_some(result)
 }
 
 /// After a SCIM user's body changed.

@@ -871,6 +871,12 @@ pub(crate) async fn rename_by_idp_id(store: Arc<dyn Store>) {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].name.as_deref(), Some("bob"));
 
+    // A new IdP user whose username a live user holds is refused too (not adopted).
+    idp.user("u3", entra("adele.vance@other.example", "Adele", "Other"))
+        .await;
+    assert!(matches!(idp.outcome("u3").await, Outcome::Failed { .. }));
+    assert_eq!(idp.must("adele.vance").await.user, after.user);
+
     // A group rename keeps the directory group and its memberships.
     let group_id = idp.must("adele.vance").await.memberships[0]
         .group_id

@@ -56,13 +56,14 @@ CREATE TABLE dir_users (
     modified_ms     INTEGER NOT NULL,
     CHECK ((cleanup_reason IS NULL) = (cleanup_action IS NULL))
 ) STRICT;
--- Unique username per directory; also the listing order of a directory, and the username
--- holder / copy source lookups of the sync.
-CREATE UNIQUE INDEX dir_users_username ON dir_users (directory_id, username_lc);
--- The user linked to a SCIM id (NULLs are distinct: any number of local users).
+-- Unique username per directory, with the username first: the same index finds the holder of
+-- a username in a directory (the sync), one username across directories (the effective user),
+-- and lists users in username order. A second index led by the directory would cost every
+-- user write one more page.
+CREATE UNIQUE INDEX dir_users_username ON dir_users (username_lc, directory_id);
+-- The user linked to a SCIM id (NULLs are distinct: any number of local users); also what
+-- deleting a directory walks.
 CREATE UNIQUE INDEX dir_users_idp ON dir_users (directory_id, idp_id);
--- One username across directories: the effective user, and the listing of every directory.
-CREATE INDEX dir_users_by_name ON dir_users (username_lc, directory_id);
 
 -- Directory groups. `idp_id` links a group managed by the IdP to its SCIM group.
 CREATE TABLE dir_groups (
@@ -75,9 +76,8 @@ CREATE TABLE dir_groups (
     created_ms    INTEGER NOT NULL,
     modified_ms   INTEGER NOT NULL
 ) STRICT;
-CREATE UNIQUE INDEX dir_groups_name ON dir_groups (directory_id, name_lc);
+CREATE UNIQUE INDEX dir_groups_name ON dir_groups (name_lc, directory_id);
 CREATE UNIQUE INDEX dir_groups_idp ON dir_groups (directory_id, idp_id);
-CREATE INDEX dir_groups_by_name ON dir_groups (name_lc, directory_id);
 
 -- Memberships as rows, with their origin. A user's memberships are one range of the primary
 -- key; a group's are one range of the second index (so deleting a group, which cascades, and
@@ -120,7 +120,6 @@ CREATE TABLE audit_log (
     detail        TEXT
 ) STRICT;
 CREATE INDEX audit_log_connector ON audit_log (connector_id, seq);
-CREATE INDEX audit_log_subject ON audit_log (subject_kind, subject_id, seq);
 
 -- Sync results: counters per run (an hour of SCIM traffic, or one apply) ...
 CREATE TABLE sync_runs (
