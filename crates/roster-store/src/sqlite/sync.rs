@@ -98,6 +98,107 @@ fn effect(settings: &CompiledSettings, group: &IdpGroup) -> GroupEffect {
     }
 }
 
+// The statements of the write path, named so that a test can check that each walks an index
+// (`plans_use_indexes`): the sync must cost a handful of indexed lookups whatever the
+// directory's size.
+
+/// IdP groups by id (`?1` connector, `?2` ids).
+const SCIM_GROUPS: &str = "SELECT id, version, body FROM scim_groups WHERE connector_id = ?1 \
+     AND id IN (SELECT value FROM json_each(?2))";
+
+/// IdP users by id.
+const SCIM_USERS: &str = "SELECT id, body FROM scim_users WHERE connector_id = ?1 \
+     AND id IN (SELECT value FROM json_each(?2))";
+
+/// The IdP groups of users (`?2` user ids), with their versions.
+const SCIM_GROUPS_OF: &str = "SELECT m.member_id, m.group_id, g.version \
+     FROM scim_memberships AS m JOIN scim_groups AS g \
+     ON g.connector_id = m.connector_id AND g.id = m.group_id \
+     WHERE m.connector_id = ?1 AND m.member_id IN (SELECT value FROM json_each(?2)) \
+     AND m.member_type = 'User'";
+
+/// The directory groups linked to an IdP group (`?2`) or holding its name (`?3`).
+const GROUP_STATE: &str = concat!(
+    "SELECT ",
+    group_columns!(),
+    " FROM dir_groups AS g WHERE g.directory_id = ?1 AND g.idp_id = ?2 UNION SELECT ",
+    group_columns!(),
+    " FROM dir_groups AS g WHERE g.directory_id = ?1 AND g.name_lc = ?3"
+);
+
+/// The memberships of directory users (`?1` ids), with their groups.
+const MEMBERSHIPS_OF: &str = concat!(
+    "SELECT m.user_id, m.origin, ",
+    group_columns!(),
+    " FROM dir_memberships AS m JOIN dir_groups AS g ON g.id = m.group_id \
+     WHERE m.user_id IN (SELECT value FROM json_each(?1))"
+);
+
+/// The directory groups linked to IdP groups (`?2`) or with names (`?3`).
+const GROUP_LOOKUPS: &str = concat!(
+    "SELECT ",
+    group_columns!(),
+    " FROM dir_groups AS g WHERE g.directory_id = ?1 \
+     AND g.idp_id IN (SELECT value FROM json_each(?2)) UNION SELECT ",
+    group_columns!(),
+    " FROM dir_groups AS g WHERE g.directory_id = ?1 \
+     AND g.name_lc IN (SELECT value FROM json_each(?3))"
+);
+
+/// The directory users linked to SCIM ids (`?2`) or holding usernames (`?3`).
+const LINKED_OR_HOLDING: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM dir_users AS u WHERE u.directory_id = ?1 \
+     AND u.idp_id IN (SELECT value FROM json_each(?2)) UNION SELECT ",
+    user_columns!(),
+    " FROM dir_users AS u WHERE u.directory_id = ?1 \
+     AND u.username_lc IN (SELECT value FROM json_each(?3))"
+);
+
+/// Users of a copy directory (`?1`) with their memberships: keyed by usernames (`?2`) ...
+macro_rules! copy_sources {
+    ($filter:literal) => {
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            ", g.name, g.idp_id, m.origin FROM dir_users AS u \
+             LEFT JOIN dir_memberships AS m ON m.user_id = u.id \
+             LEFT JOIN dir_groups AS g ON g.id = m.group_id \
+             WHERE u.directory_id = ?1 ",
+            $filter,
+            " ORDER BY u.id"
+        )
+    };
+}
+const COPY_SOURCES: &str = copy_sources!("AND u.username_lc IN (SELECT value FROM json_each(?2))");
+/// ... or all of them (a preview; `?2` is NULL).
+const COPY_DIRECTORY: &str = copy_sources!("AND ?2 IS NULL");
+
+/// The holder of a username in a directory (after a user insert: `?` directory, username).
+macro_rules! holder_sql {
+    () => {
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM dir_users AS u WHERE u.directory_id = ? AND u.username_lc = ?"
+        )
+    };
+}
+
+/// A new directory user, unless someone holds its username (after a user insert: the user's
+/// data, `modified_ms`, directory, `created_ms`, then directory and username again).
+macro_rules! insert_unless_held_sql {
+    () => {
+        "INSERT INTO dir_users (username, username_lc, display_name, email, first_name, \
+         last_name, active, attributes, last_login_ms, idp_id, cleanup_reason, cleanup_action, \
+         anonymized, modified_ms, directory_id, created_ms) \
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+         WHERE NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? AND username_lc = ?) \
+         RETURNING id"
+    };
+}
+
 /// The syncs of one write job (see the module docs).
 #[derive(Debug)]
 pub(super) struct SyncJob {
@@ -175,15 +276,12 @@ impl SyncJob {
         if missing.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(String, i64, String)> = sqlx::query_as(
-            "SELECT id, version, body FROM scim_groups WHERE connector_id = ? \
-             AND id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(&self.connector_id)
-        .bind(texts(missing))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(SCIM_GROUPS)
+            .bind(&self.connector_id)
+            .bind(texts(missing))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
         for (id, version, body) in rows {
             let body: Map<String, Value> =
                 serde_json::from_str(&body).map_err(StoreError::backend)?;
@@ -288,15 +386,12 @@ impl SyncJob {
             .collect();
         let mut bodies: HashMap<String, Map<String, Value>> = HashMap::new();
         if !wanted.is_empty() {
-            let rows: Vec<(String, String)> = sqlx::query_as(
-                "SELECT id, body FROM scim_users WHERE connector_id = ? \
-                 AND id IN (SELECT value FROM json_each(?))",
-            )
-            .bind(&self.connector_id)
-            .bind(texts(wanted))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(backend)?;
+            let rows: Vec<(String, String)> = sqlx::query_as(SCIM_USERS)
+                .bind(&self.connector_id)
+                .bind(texts(wanted))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend)?;
             for (id, body) in rows {
                 bodies.insert(
                     id,
@@ -313,17 +408,12 @@ impl SyncJob {
             .collect();
         let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
         if !grouped.is_empty() {
-            let pairs: Vec<(String, String, i64)> = sqlx::query_as(
-                "SELECT m.member_id, m.group_id, g.version FROM scim_memberships AS m \
-                 JOIN scim_groups AS g ON g.connector_id = m.connector_id AND g.id = m.group_id \
-                 WHERE m.connector_id = ? AND m.member_id IN (SELECT value FROM json_each(?)) \
-                 AND m.member_type = 'User'",
-            )
-            .bind(&self.connector_id)
-            .bind(texts(grouped))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(backend)?;
+            let pairs: Vec<(String, String, i64)> = sqlx::query_as(SCIM_GROUPS_OF)
+                .bind(&self.connector_id)
+                .bind(texts(grouped))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend)?;
             let versions: Vec<(String, i64)> = pairs
                 .iter()
                 .map(|(_, g, v)| (g.clone(), *v))
@@ -420,22 +510,13 @@ impl SyncJob {
                 return Ok(result);
             }
         };
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            group_columns!(),
-            " FROM dir_groups AS g WHERE g.directory_id = ?1 \
-             AND g.idp_id = ?2 UNION \
-             SELECT ",
-            group_columns!(),
-            " FROM dir_groups AS g WHERE g.directory_id = ?1 \
-             AND g.name_lc = ?3"
-        ))
-        .bind(&self.connector_id)
-        .bind(input.scim_id())
-        .bind(input.name().map(fold_name))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query(GROUP_STATE)
+            .bind(&self.connector_id)
+            .bind(input.scim_id())
+            .bind(input.name().map(fold_name))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
         let mut ws = Workset::new(&self.connector_id);
         for row in &rows {
             ws.add_group(group_row(row, 0)?);
@@ -550,17 +631,11 @@ pub(super) async fn load_keyed<'a>(
         ws.add_user(user);
     }
     if !user_ids.is_empty() {
-        let rows = sqlx::query(concat!(
-            "SELECT m.user_id, m.origin, ",
-            group_columns!(),
-            " FROM dir_memberships AS m \
-             JOIN dir_groups AS g ON g.id = m.group_id \
-             WHERE m.user_id IN (SELECT value FROM json_each(?))"
-        ))
-        .bind(int_ids(user_ids.iter().map(String::as_str)))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query(MEMBERSHIPS_OF)
+            .bind(int_ids(user_ids.iter().map(String::as_str)))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
         for row in &rows {
             let user_id: i64 = row.try_get(0).map_err(backend)?;
             let origin = origin(&row.try_get::<String, _>(1).map_err(backend)?)?;
@@ -591,22 +666,13 @@ pub(super) async fn load_keyed<'a>(
         lookup_names.extend(l.names);
     }
     if !lookup_ids.is_empty() || !lookup_names.is_empty() {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            group_columns!(),
-            " FROM dir_groups AS g WHERE g.directory_id = ?1 \
-             AND g.idp_id IN (SELECT value FROM json_each(?2)) UNION \
-             SELECT ",
-            group_columns!(),
-            " FROM dir_groups AS g WHERE g.directory_id = ?1 \
-             AND g.name_lc IN (SELECT value FROM json_each(?3))"
-        ))
-        .bind(&directory)
-        .bind(texts(lookup_ids.iter().map(String::as_str)))
-        .bind(texts(lookup_names.iter().map(String::as_str)))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query(GROUP_LOOKUPS)
+            .bind(&directory)
+            .bind(texts(lookup_ids.iter().map(String::as_str)))
+            .bind(texts(lookup_names.iter().map(String::as_str)))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
         for row in &rows {
             let group = group_row(row, 0)?;
             if !ws.has_group(&group.id) {
@@ -628,21 +694,13 @@ async fn linked_or_holding<'a>(
         .filter_map(UserInput::username)
         .map(fold_name)
         .collect();
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        user_columns!(),
-        " FROM dir_users AS u WHERE u.directory_id = ?1 \
-         AND u.idp_id IN (SELECT value FROM json_each(?2)) UNION SELECT ",
-        user_columns!(),
-        " FROM dir_users AS u WHERE u.directory_id = ?1 \
-         AND u.username_lc IN (SELECT value FROM json_each(?3))"
-    ))
-    .bind(directory)
-    .bind(&idp_ids)
-    .bind(texts(names.iter().map(String::as_str)))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(backend)?;
+    let rows = sqlx::query(LINKED_OR_HOLDING)
+        .bind(directory)
+        .bind(&idp_ids)
+        .bind(texts(names.iter().map(String::as_str)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
     rows.iter().map(|r| user_row(r, 0)).collect()
 }
 
@@ -654,25 +712,11 @@ pub(super) async fn load_copy_sources(
     from: &str,
     names: Option<&[String]>,
 ) -> Result<(), StoreError> {
-    macro_rules! copy_sources {
-        ($filter:literal) => {
-            concat!(
-                "SELECT ",
-                user_columns!(),
-                ", g.name, g.idp_id, m.origin FROM dir_users AS u \
-                 LEFT JOIN dir_memberships AS m ON m.user_id = u.id \
-                 LEFT JOIN dir_groups AS g ON g.id = m.group_id \
-                 WHERE u.directory_id = ?1 ",
-                $filter,
-                " ORDER BY u.id"
-            )
-        };
-    }
     // Two statements rather than one with an OR, so the keyed one walks the username index.
     let sql = if names.is_some() {
-        copy_sources!("AND u.username_lc IN (SELECT value FROM json_each(?2))")
+        COPY_SOURCES
     } else {
-        copy_sources!("AND ?2 IS NULL")
+        COPY_DIRECTORY
     };
     let rows = sqlx::query(sql)
         .bind(from)
@@ -1226,16 +1270,7 @@ pub(super) async fn create_user(
                 let row = {
                     let data = data.clone();
                     let then = resources::Then {
-                        sql: concat!(
-                            insert_user_sql!(),
-                            " INSERT INTO dir_users (username, username_lc, display_name, email, \
-                             first_name, last_name, active, attributes, last_login_ms, idp_id, \
-                             cleanup_reason, cleanup_action, anonymized, modified_ms, \
-                             directory_id, created_ms) \
-                             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
-                             WHERE NOT EXISTS (SELECT 1 FROM dir_users \
-                             WHERE directory_id = ? AND username_lc = ?) RETURNING id"
-                        ),
+                        sql: concat!(insert_user_sql!(), " ", insert_unless_held_sql!()),
                         bind: Box::new(move |q| {
                             bind_user!(q, &data, at)
                                 .bind(d.clone())
@@ -1279,12 +1314,7 @@ pub(super) async fn create_user(
         }
     }
     let then = resources::Then {
-        sql: concat!(
-            insert_user_sql!(),
-            " SELECT ",
-            user_columns!(),
-            " FROM dir_users AS u WHERE u.directory_id = ? AND u.username_lc = ?"
-        ),
+        sql: concat!(insert_user_sql!(), " ", holder_sql!()),
         bind: Box::new(move |q| q.bind(directory).bind(name)),
     };
     let rows = resources::create_user_then(conn, connector_id, &new, ctx.at, Some(then)).await?;
@@ -1497,4 +1527,182 @@ pub(super) async fn group_deleted(
     job.sync_users(conn, present(members)).await?;
     job.finish(shared);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use roster_core::Store;
+    use roster_core::connector::Connector;
+    use roster_core::directory::UserData;
+    use roster_core::store::{Actor, NewUser, OutcomeQuery};
+    use roster_core::sync::UserEvent;
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::sqlite::SqliteStore;
+
+    async fn plan(store: &SqliteStore, sql: &str, params: usize) -> Vec<String> {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("EXPLAIN QUERY PLAN {sql}"));
+        let mut q = qb.build();
+        for _ in 0..params {
+            q = q.bind("[]");
+        }
+        q.fetch_all(&store.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect()
+    }
+
+    /// Every lookup of the write path searches an index: no scan of a table whose size is
+    /// the directory's or the IdP view's (json_each's arrays are the keys being looked up).
+    #[tokio::test]
+    async fn plans_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("plan.db")).await.unwrap();
+        let insert_unless_held = "INSERT INTO dir_users (username, username_lc, display_name, email, first_name, \
+             last_name, active, attributes, last_login_ms, idp_id, cleanup_reason, \
+             cleanup_action, anonymized, modified_ms, directory_id, created_ms) \
+             SELECT 'a', 'a', 'a', NULL, NULL, NULL, 1, '{}', NULL, NULL, NULL, NULL, 0, 0, \
+             'c', 0 WHERE NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? \
+             AND username_lc = ?)";
+        for (name, sql, params) in [
+            ("SCIM_GROUPS", SCIM_GROUPS, 2),
+            ("SCIM_USERS", SCIM_USERS, 2),
+            ("SCIM_GROUPS_OF", SCIM_GROUPS_OF, 2),
+            ("GROUP_STATE", GROUP_STATE, 3),
+            ("MEMBERSHIPS_OF", MEMBERSHIPS_OF, 1),
+            ("GROUP_LOOKUPS", GROUP_LOOKUPS, 3),
+            ("LINKED_OR_HOLDING", LINKED_OR_HOLDING, 3),
+            ("COPY_SOURCES", COPY_SOURCES, 2),
+            ("holder", holder_sql!(), 2),
+            ("insert_unless_held", insert_unless_held, 2),
+        ] {
+            let plan = plan(&store, sql, params).await;
+            let scans: Vec<&String> = plan
+                .iter()
+                .filter(|line| {
+                    line.starts_with("SCAN")
+                        && !line.contains("VIRTUAL TABLE")
+                        && !line.contains("CONSTANT ROW")
+                })
+                .collect();
+            assert!(scans.is_empty(), "{name} scans: {plan:#?}");
+            assert!(
+                plan.iter()
+                    .any(|l| l.contains("INDEX") || l.contains("PRIMARY KEY")),
+                "{name}: {plan:#?}"
+            );
+        }
+    }
+
+    fn data(username: &str) -> UserData {
+        UserData {
+            username: username.into(),
+            display_name: username.into(),
+            email: None,
+            first_name: None,
+            last_name: None,
+            active: true,
+            attributes: Default::default(),
+            last_login: None,
+            idp_id: Some(format!("scim-{username}")),
+            cleanup: None,
+            anonymized: false,
+        }
+    }
+
+    /// A user whose writes the directory refuses (which the engine's own checks make
+    /// impossible through SCIM) is rolled back alone and fails; the job goes on.
+    #[tokio::test]
+    async fn a_refused_write_fails_its_user_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("refuse.db"))
+            .await
+            .unwrap();
+        let at = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+        store
+            .create_connector(&Connector {
+                id: "c".into(),
+                name: "C".into(),
+                enabled: true,
+                created_at: at,
+            })
+            .await
+            .unwrap();
+        let ctx = WriteContext::new(at, Actor::Cli);
+        store
+            .directory()
+            .create_user("c", &NewUser::named("taken"), &ctx)
+            .await
+            .unwrap();
+        let shared = Arc::clone(&store.shared);
+        let results = store
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mut job =
+                        SyncJob::begin(conn, &shared, "c", &ctx, SyncSource::Scim).await?;
+                    let mut ws = Workset::new("c");
+                    let mut out = Vec::new();
+                    for (scim_id, name) in [("s1", "TAKEN"), ("s2", "free")] {
+                        let synced = Synced {
+                            result: UserResult {
+                                scim_id: scim_id.into(),
+                                outcome: Outcome::Created,
+                                user: Some(UserChange::Create {
+                                    data: data(name),
+                                    events: Vec::<UserEvent>::new(),
+                                }),
+                                memberships: Vec::new(),
+                                create_groups: Vec::new(),
+                                warnings: Vec::new(),
+                            },
+                            owner: None,
+                        };
+                        let r = job.apply_guarded(conn, &mut ws, synced).await?;
+                        job.journal.outcome(
+                            SyncSubject::User,
+                            scim_id,
+                            Some(name),
+                            &r.outcome,
+                            &[],
+                        );
+                        out.push(r.outcome);
+                    }
+                    job.finish(&shared);
+                    Ok(out)
+                })
+            })
+            .await
+            .unwrap();
+        assert!(matches!(&results[0], Outcome::Failed { reason } if reason.contains("refused")));
+        assert_eq!(results[1], Outcome::Created);
+        let d = store.directory();
+        let detail = d.user("taken").await.unwrap().unwrap();
+        assert_eq!(detail.users.len(), 1, "nothing merged");
+        assert_eq!(detail.users[0].user.data.idp_id, None);
+        assert!(d.user("free").await.unwrap().is_some());
+        let audit = d.audit(&Default::default()).await.unwrap();
+        let created: Vec<Option<&str>> = audit
+            .iter()
+            .filter(|e| e.action == AuditAction::UserCreate)
+            .map(|e| e.subject.name.as_deref())
+            .collect();
+        assert_eq!(
+            created,
+            [Some("taken"), Some("free")],
+            "no row for the refused write"
+        );
+        let outcomes = d
+            .sync_outcomes(&OutcomeQuery {
+                connector_id: "c".into(),
+                outcome: Some("failed".into()),
+                limit: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), 1);
+    }
 }
