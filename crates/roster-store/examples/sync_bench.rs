@@ -156,8 +156,9 @@ async fn main() {
         }
     }
     println!(
-        "{GROUPS} groups, {n} memberships added 1,000 per PATCH (each member synced): {:.1} s",
-        start.elapsed().as_secs_f64()
+        "{GROUPS} groups, {n} memberships added 1,000 per PATCH (each member synced): {:.1} s, RSS {:.0} MiB",
+        start.elapsed().as_secs_f64(),
+        rss_mib()
     );
 
     let d = store.directory();

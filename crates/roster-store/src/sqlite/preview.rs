@@ -35,6 +35,9 @@ use crate::workset::Workset;
 /// SCIM users read per page by a preview.
 const PAGE: i64 = 2_000;
 
+/// Directory rows read per page by a preview.
+const LOAD_PAGE: i64 = 5_000;
+
 /// The default apply batch.
 const BATCH: usize = 500;
 
@@ -169,18 +172,23 @@ pub(super) async fn preview(
         report.group(ws.preview_group(&settings, &GroupInput::Deleted { scim_id }));
     }
 
-    // The users' IdP groups.
-    let pairs: Vec<(String, String)> = sqlx::query_as(
-        "SELECT member_id, group_id FROM scim_memberships \
-         WHERE connector_id = ? AND member_type = 'User'",
-    )
-    .bind(connector_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(backend)?;
-    let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
-    for (user, group) in pairs {
-        groups_of.entry(user).or_default().push(group);
+    // The users' IdP groups, one group at a time (each read is the size of a group, not of
+    // all memberships), kept as indexes into `order`.
+    let mut groups_of: HashMap<String, Vec<u32>> = HashMap::new();
+    for (i, group) in order.iter().enumerate() {
+        let members: Vec<String> = sqlx::query_scalar(
+            "SELECT member_id FROM scim_memberships \
+             WHERE connector_id = ? AND group_id = ? AND member_type = 'User'",
+        )
+        .bind(connector_id)
+        .bind(group)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        for user in members {
+            groups_of.entry(user).or_default().push(i);
+        }
     }
 
     // The users, a page at a time.
@@ -203,11 +211,16 @@ pub(super) async fn preview(
             let body: String = row.try_get(2).map_err(backend)?;
             let body: Map<String, Value> =
                 serde_json::from_str(&body).map_err(StoreError::backend)?;
-            let mut group_ids = groups_of.remove(&id).unwrap_or_default();
-            group_ids.sort();
+            let mut group_ids: Vec<&str> = groups_of
+                .remove(&id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|i| order.get(i as usize).map(String::as_str))
+                .collect();
+            group_ids.sort_unstable();
             let groups = group_ids
                 .iter()
-                .filter_map(|g| idp_groups.get(g).cloned())
+                .filter_map(|g| idp_groups.get(*g).cloned())
                 .collect();
             let input = UserInput::present(&settings, &id, &body, groups);
             let result = ws.preview_user(&settings, &input);
@@ -268,28 +281,51 @@ async fn load_directory(
     for row in &rows {
         ws.add_group(group_row(row, 0)?);
     }
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        user_columns!(),
-        " FROM dir_users AS u WHERE u.directory_id = ?"
-    ))
-    .bind(directory)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(backend)?;
-    for row in &rows {
-        ws.add_user(user_row(row, 0)?);
+    // Users and memberships a page at a time: reading them all at once would hold every row
+    // twice (as rows, then in the workset).
+    let mut after = 0_i64;
+    loop {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM dir_users AS u WHERE u.directory_id = ? AND u.id > ? ORDER BY u.id LIMIT ?"
+        ))
+        .bind(directory)
+        .bind(after)
+        .bind(LOAD_PAGE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        for row in &rows {
+            after = row.try_get(0).map_err(backend)?;
+            ws.add_user(user_row(row, 0)?);
+        }
+        if i64::try_from(rows.len()).unwrap_or(0) < LOAD_PAGE {
+            break;
+        }
     }
-    let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-        "SELECT m.user_id, m.group_id, m.origin FROM dir_memberships AS m \
-         JOIN dir_users AS u ON u.id = m.user_id WHERE u.directory_id = ?",
-    )
-    .bind(directory)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(backend)?;
-    for (user, group, o) in rows {
-        ws.add_membership(&user.to_string(), &group.to_string(), origin(&o)?);
+    let mut after = (0_i64, 0_i64);
+    loop {
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT m.user_id, m.group_id, m.origin FROM dir_memberships AS m \
+             JOIN dir_users AS u ON u.id = m.user_id WHERE u.directory_id = ? \
+             AND (m.user_id, m.group_id) > (?, ?) ORDER BY m.user_id, m.group_id LIMIT ?",
+        )
+        .bind(directory)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(LOAD_PAGE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        let n = rows.len();
+        for (user, group, o) in rows {
+            after = (user, group);
+            ws.add_membership(&user.to_string(), &group.to_string(), origin(&o)?);
+        }
+        if i64::try_from(n).unwrap_or(0) < LOAD_PAGE {
+            break;
+        }
     }
     Ok(ws)
 }
