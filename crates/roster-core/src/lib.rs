@@ -10,7 +10,7 @@
 //! | [`directory`] | the application's directory: ordered directories, users, groups, memberships with their origin |
 //! | [`settings`] | a connector's rules: mapping expressions, group rules, cleanup, copy |
 //! | [`sync`] | the sync engine, pure: settings + IdP view of a user + directory state → change set |
-//! | [`store`] | the [`Store`] trait every backend implements, and its error |
+//! | [`store`] | the [`Store`] trait every backend implements (the IdP view, connectors, tokens), its directory side ([`store::DirectoryStore`]: settings, directories, users, groups, audit log, sync results, preview and apply), and its error |
 //! | [`idp_view`] | the SCIM service over the IdP view: create, read, list, replace, patch, delete, bulk |
 //! | [`clock`] | time and ids as inputs, so tests can fix them |
 //!

@@ -9,9 +9,12 @@
 //! | [`sqlite`] | the embedded default: one file, WAL, one group-committing writer task |
 //! | `cursor` | RFC 9865 cursors: opaque to clients, checked against the query they were issued for |
 //! | `columns` | the values IdPs filter on, taken out of a resource body into indexed columns |
+//! | `workset` | the directory state the sync engine runs against, in memory (shared by backends) |
 //!
 //! A `postgres` module will sit beside `sqlite` and be chosen by [`open`] for `postgres://`
-//! URLs; the conformance suite in `tests/it` takes an `Arc<dyn Store>` so it can run on both.
+//! URLs; the conformance suites in `tests/it` (`conformance` for the IdP view, `directory`
+//! for the sync engine and the directory side) take an `Arc<dyn Store>` so they can run on
+//! both.
 
 mod columns;
 mod cursor;

@@ -13,15 +13,19 @@
 //!
 //! # What a backend guarantees
 //!
-//! - **Same transaction.** Every SCIM write ([`Store::create_resource`],
-//!   [`Store::update_resource`], [`Store::delete_resource`](super::Store::delete_resource))
+//! - **Same transaction.** Every SCIM write
+//!   ([`Store::create_resource`](super::Store::create_resource),
+//!   [`Store::update_resource`](super::Store::update_resource),
+//!   [`Store::delete_resource`](super::Store::delete_resource))
 //!   runs the sync engine for the users it affects inside its own write transaction, with the
 //!   connector's stored settings, so the IdP view and the directory never disagree: a user
 //!   write syncs that user; a group write syncs the group ([`crate::sync::sync_group`]) and
-//!   then exactly the users whose memberships changed (k users for a delta of k members); a
-//!   group whose mapping flips between imported and filtered, or in and out of the required
-//!   groups, re-syncs all its members. A user whose mapping fails at run time gets a `failed`
-//!   outcome and the SCIM write stands.
+//!   then exactly the users whose memberships changed (k users for a delta of k members). A
+//!   group write that changes how the group bears on its members (imported or filtered,
+//!   required or not, always-assigned or not, mappable or not) re-syncs all of them; deleting
+//!   a group re-syncs its members only if it was required, always-assigned or unmappable
+//!   (otherwise deleting the directory group is the whole change). A user whose mapping
+//!   fails at run time gets a `failed` outcome and the SCIM write stands.
 //! - **Audit.** Every directory change writes one [`AuditEntry`] in the transaction that made
 //!   it, with the [`WriteContext`]'s time, actor and request id. Sequence numbers only grow
 //!   and are never reused: `since` paging is a change feed.

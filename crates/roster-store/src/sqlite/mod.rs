@@ -11,9 +11,18 @@
 //!   page cache, temporary storage (savepoint sub-journals) in memory, and the `scim_ci`
 //!   collation the filter compiler relies on.
 //!
-//! Layout: `connectors` (connectors and tokens), `resources` (the IdP view's rows and writes),
-//! `list` (queries and cursors), `filter` (SCIM filter → SQL), `writer` (group commit),
-//! `migrations/` (embedded, applied on open).
+//! - Every SCIM write runs the sync engine in its own job (`sync`): the IdP view and the
+//!   directory change in one transaction. The directory's audit rows and sync results are
+//!   written once per writer batch, just before its commit (`journal`); compiled connector
+//!   settings are cached per version and checked once per batch (`settings`).
+//!
+//! Layout: `connectors` (connectors and tokens, and their directories), `resources` (the IdP
+//! view's rows and writes), `list` (queries and cursors), `filter` (SCIM filter → SQL),
+//! `writer` (group commit), `sync` (the engine on the write path), `preview` (preview and
+//! apply), `directory` (the directory side of the trait: settings, directories, listings,
+//! local writes), `journal` (audit log and sync results), `settings` (connector settings and
+//! their cache), `rows` (directory rows), `migrations/` (embedded, applied on open: 0001 the
+//! IdP view, 0002 the directory).
 
 mod connectors;
 mod directory;
