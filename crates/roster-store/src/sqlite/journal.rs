@@ -102,6 +102,18 @@ impl Journal {
         self.audit.truncate(mark);
     }
 
+    /// A mark of everything recorded so far: audit rows, outcomes and counters.
+    pub(super) fn mark_all(&self) -> (usize, usize, SyncCounters) {
+        (self.audit.len(), self.outcomes.len(), self.counters)
+    }
+
+    /// Drops everything recorded since `mark` (the syncs are run again).
+    pub(super) fn truncate_all(&mut self, mark: (usize, usize, SyncCounters)) {
+        self.audit.truncate(mark.0);
+        self.outcomes.truncate(mark.1);
+        self.counters = mark.2;
+    }
+
     /// Records the outcome of a user or IdP group sync.
     pub(super) fn outcome(
         &mut self,

@@ -175,6 +175,26 @@ const COPY_SOURCES: &str = copy_sources!("AND u.username_lc IN (SELECT value FRO
 /// ... or all of them (a preview; `?2` is NULL).
 const COPY_DIRECTORY: &str = copy_sources!("AND ?2 IS NULL");
 
+/// The writes of several users in one round trip, bound in this order: `modified_ms`; user
+/// updates `[id, username, username_lc, display_name, email, first_name, last_name, active,
+/// attributes, last_login_ms, idp_id, cleanup_reason, cleanup_action, anonymized]`; user ids
+/// to delete; memberships to remove `[user_id, group_id]`; memberships to add or re-origin
+/// `[user_id, group_id, origin]`. (Plain `?`: sqlx binds numbered parameters of a
+/// multi-statement query wrongly when a statement skips numbers.)
+const DEFERRED_WRITES: &str = "UPDATE dir_users SET username = e.value ->> 1, \
+     username_lc = e.value ->> 2, display_name = e.value ->> 3, email = e.value ->> 4, \
+     first_name = e.value ->> 5, last_name = e.value ->> 6, active = e.value ->> 7, \
+     attributes = e.value ->> 8, last_login_ms = e.value ->> 9, idp_id = e.value ->> 10, \
+     cleanup_reason = e.value ->> 11, cleanup_action = e.value ->> 12, \
+     anonymized = e.value ->> 13, modified_ms = ? \
+     FROM json_each(?) AS e WHERE dir_users.id = e.value ->> 0; \
+     DELETE FROM dir_users WHERE id IN (SELECT value FROM json_each(?)); \
+     DELETE FROM dir_memberships WHERE (user_id, group_id) IN \
+     (SELECT e.value ->> 0, e.value ->> 1 FROM json_each(?) AS e); \
+     INSERT INTO dir_memberships (user_id, group_id, origin) \
+     SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2 FROM json_each(?) AS e WHERE true \
+     ON CONFLICT (user_id, group_id) DO UPDATE SET origin = excluded.origin";
+
 /// The holder of a username in a directory (after a user insert: `?` directory, username).
 macro_rules! holder_sql {
     () => {
@@ -332,6 +352,24 @@ impl SyncJob {
             preloaded,
         )
         .await?;
+        if inputs.len() > 1 {
+            let mark = self.journal.mark_all();
+            exec(conn, "SAVEPOINT sync_batch").await?;
+            match self.sync_batched(conn, settings, &inputs, &mut ws).await {
+                Ok(out) => return Ok(out),
+                Err(StoreError::Conflict(message)) => {
+                    // Something the batch assumed did not hold (two renames in one
+                    // statement, say): start again, one user at a time.
+                    tracing::debug!(error = %message, "batched sync writes refused; one by one");
+                    exec(conn, "ROLLBACK TO sync_batch").await?;
+                    self.journal.truncate_all(mark);
+                    ws = Workset::new(&self.connector_id);
+                    load_keyed(conn, &mut ws, settings, inputs.iter().map(|(i, _)| i), None)
+                        .await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let mut out = Vec::with_capacity(inputs.len());
         for (input, scim_name) in inputs {
             let synced = ws.sync_user(settings, &input);
@@ -352,6 +390,58 @@ impl SyncJob {
                 result,
             });
         }
+        Ok(out)
+    }
+
+    /// Syncs several users with their writes gathered: results that need no new ids (updates,
+    /// deletes, memberships) go into one set-based round trip, written before any write that
+    /// does (a create) and at the end, so the order of the writes is the order of the users.
+    /// Any constraint failure fails the whole batch (the caller rolls it back and starts
+    /// again one user at a time, each in its own savepoint).
+    async fn sync_batched(
+        &mut self,
+        conn: &mut SqliteConnection,
+        settings: &CompiledSettings,
+        inputs: &[(UserInput, Option<String>)],
+        ws: &mut Workset,
+    ) -> Result<Vec<ReportedUser>, StoreError> {
+        let at = self.journal.at_ms();
+        let mut deferred = Deferred::default();
+        let mut out = Vec::with_capacity(inputs.len());
+        for (input, scim_name) in inputs {
+            let synced = ws.sync_user(settings, input);
+            let r = &synced.result;
+            if r.has_changes() {
+                if r.create_groups.is_empty() && !matches!(r.user, Some(UserChange::Create { .. }))
+                {
+                    deferred.add(ws, &mut self.journal, &synced)?;
+                    ws.record_user(r, synced.owner.as_deref());
+                } else {
+                    deferred.flush(conn, at).await?;
+                    // Inside the batch's savepoint: no savepoint of its own.
+                    let mut sp = Savepoint { open: true };
+                    let mut created = Vec::new();
+                    apply_user(conn, ws, &mut self.journal, &synced, &mut created, &mut sp).await?;
+                }
+            }
+            let result = synced.result;
+            let name = ws
+                .result_name(&result)
+                .or_else(|| input.username().map(str::to_owned))
+                .or_else(|| scim_name.clone());
+            self.journal.outcome(
+                SyncSubject::User,
+                &input.scim_id,
+                name.as_deref(),
+                &result.outcome,
+                &result.warnings,
+            );
+            out.push(ReportedUser {
+                username: name,
+                result,
+            });
+        }
+        deferred.flush(conn, at).await?;
         Ok(out)
     }
 
@@ -922,27 +1012,12 @@ async fn apply_user(
             (Some(user_id.clone()), Some(after.username.clone()))
         }
         Some(UserChange::Delete { user_id, before }) => {
-            let members: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM dir_memberships WHERE user_id = ?")
-                    .bind(row_id(user_id)?)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(backend)?;
             sqlx::query(sp!(sp, "DELETE FROM dir_users WHERE id = ?"))
                 .bind(row_id(user_id)?)
                 .execute(&mut *conn)
                 .await
                 .map_err(write_error)?;
-            journal.audit(
-                Some(&directory),
-                SubjectKind::User,
-                user_id,
-                Some(&before.username),
-                AuditAction::UserDelete,
-                Some(user_json(before)),
-                None,
-                Some(json!({ "memberships_removed": members })),
-            );
+            audit_delete(ws, journal, user_id, before);
             ws.record_user(r, Some(user_id));
             return Ok(());
         }
@@ -971,6 +1046,54 @@ async fn write_memberships(
     r: &UserResult,
     sp: &mut Savepoint,
 ) -> Result<(), StoreError> {
+    let (upserts, removes) = membership_ops(ws, journal, user_id, username, r)?;
+    let uid = row_id(user_id)?;
+    if !upserts.is_empty() {
+        sqlx::query(sp!(
+            sp,
+            "INSERT INTO dir_memberships (user_id, group_id, origin) \
+             SELECT ?, e.value ->> 0, e.value ->> 1 FROM json_each(?) AS e WHERE true \
+             ON CONFLICT (user_id, group_id) DO UPDATE SET origin = excluded.origin"
+        ))
+        .bind(uid)
+        .bind(
+            Value::from(
+                upserts
+                    .into_iter()
+                    .map(|(g, o)| json!([g, o]))
+                    .collect::<Vec<_>>(),
+            )
+            .to_string(),
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(write_error)?;
+    }
+    if !removes.is_empty() {
+        sqlx::query(sp!(
+            sp,
+            "DELETE FROM dir_memberships WHERE user_id = ? \
+             AND group_id IN (SELECT value FROM json_each(?))"
+        ))
+        .bind(uid)
+        .bind(Value::from(removes).to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(write_error)?;
+    }
+    Ok(())
+}
+
+/// A user's membership changes as rows to write, `(group id, origin)` to add or re-origin
+/// and group ids to remove, with their audit rows.
+#[allow(clippy::type_complexity)] // two lists of plain rows
+fn membership_ops(
+    ws: &Workset,
+    journal: &mut Journal,
+    user_id: &str,
+    username: Option<&str>,
+    r: &UserResult,
+) -> Result<(Vec<(i64, &'static str)>, Vec<i64>), StoreError> {
     let directory = ws.directory().to_owned();
     let mut upserts = Vec::new();
     let mut removes = Vec::new();
@@ -995,75 +1118,167 @@ async fn write_memberships(
         };
         let group_id = row_id(&g.id)?;
         let about = |origin: roster_core::directory::MembershipOrigin| json!({"group": g.name, "group_id": g.id, "idp_group": g.idp_id, "origin": origin});
-        match change {
+        let (action, before, after) = match change {
             MembershipChange::Add { origin, .. } => {
-                upserts.push(json!([group_id, origin.as_str()]));
-                journal.audit(
-                    Some(&directory),
-                    SubjectKind::Membership,
-                    user_id,
-                    username,
-                    AuditAction::MembershipAdd,
-                    None,
-                    Some(about(*origin)),
-                    None,
-                );
+                upserts.push((group_id, origin.as_str()));
+                (AuditAction::MembershipAdd, None, Some(about(*origin)))
             }
             MembershipChange::SetOrigin { from, to, .. } => {
-                upserts.push(json!([group_id, to.as_str()]));
-                journal.audit(
-                    Some(&directory),
-                    SubjectKind::Membership,
-                    user_id,
-                    username,
+                upserts.push((group_id, to.as_str()));
+                (
                     AuditAction::MembershipOrigin,
                     Some(about(*from)),
                     Some(about(*to)),
-                    None,
-                );
+                )
             }
             MembershipChange::Remove { origin, .. } => {
                 removes.push(group_id);
+                (AuditAction::MembershipRemove, Some(about(*origin)), None)
+            }
+        };
+        journal.audit(
+            Some(&directory),
+            SubjectKind::Membership,
+            user_id,
+            username,
+            action,
+            before,
+            after,
+            None,
+        );
+    }
+    Ok((upserts, removes))
+}
+
+/// Writes of several users gathered into one set-based round trip (see
+/// [`SyncJob::sync_batched`]): user updates and deletes, membership additions (and origin
+/// changes) and removals.
+#[derive(Debug, Default)]
+struct Deferred {
+    updates: Vec<Value>,
+    deletes: Vec<i64>,
+    upserts: Vec<Value>,
+    removes: Vec<Value>,
+}
+
+impl Deferred {
+    fn is_empty(&self) -> bool {
+        self.updates.is_empty()
+            && self.deletes.is_empty()
+            && self.upserts.is_empty()
+            && self.removes.is_empty()
+    }
+
+    /// Adds a user's result (not a create: no new ids), with its audit rows.
+    fn add(
+        &mut self,
+        ws: &Workset,
+        journal: &mut Journal,
+        synced: &Synced,
+    ) -> Result<(), StoreError> {
+        let r = &synced.result;
+        let directory = ws.directory().to_owned();
+        let (user_id, username) = match &r.user {
+            Some(UserChange::Update {
+                user_id,
+                before,
+                after,
+                events,
+            }) => {
+                let (reason, action) = match after.cleanup {
+                    Some(c) => (Some(c.reason.as_str()), Some(c.action.as_str())),
+                    None => (None, None),
+                };
+                self.updates.push(json!([
+                    row_id(user_id)?,
+                    after.username,
+                    fold_name(&after.username),
+                    after.display_name,
+                    after.email,
+                    after.first_name,
+                    after.last_name,
+                    bool_int(after.active),
+                    attributes_json(&after.attributes),
+                    after.last_login.map(to_ms),
+                    after.idp_id,
+                    reason,
+                    action,
+                    bool_int(after.anonymized),
+                ]));
                 journal.audit(
                     Some(&directory),
-                    SubjectKind::Membership,
+                    SubjectKind::User,
                     user_id,
-                    username,
-                    AuditAction::MembershipRemove,
-                    Some(about(*origin)),
-                    None,
-                    None,
+                    Some(&after.username),
+                    AuditAction::UserUpdate,
+                    Some(user_json(before)),
+                    Some(user_json(after)),
+                    events_detail(events),
                 );
+                (user_id.clone(), Some(after.username.clone()))
             }
+            Some(UserChange::Delete { user_id, before }) => {
+                self.deletes.push(row_id(user_id)?);
+                audit_delete(ws, journal, user_id, before);
+                return Ok(());
+            }
+            Some(UserChange::Create { .. }) => {
+                return Err(StoreError::Backend(
+                    "a created user cannot be deferred".into(),
+                ));
+            }
+            None => match &synced.owner {
+                Some(owner) => (owner.clone(), ws.result_name(r)),
+                None => return Ok(()),
+            },
+        };
+        let (upserts, removes) = membership_ops(ws, journal, &user_id, username.as_deref(), r)?;
+        let uid = row_id(&user_id)?;
+        self.upserts
+            .extend(upserts.into_iter().map(|(g, o)| json!([uid, g, o])));
+        self.removes
+            .extend(removes.into_iter().map(|g| json!([uid, g])));
+        Ok(())
+    }
+
+    /// Writes everything in one round trip; a constraint failure is a `Conflict`.
+    async fn flush(&mut self, conn: &mut SqliteConnection, at: i64) -> Result<(), StoreError> {
+        if self.is_empty() {
+            return Ok(());
         }
+        let d = std::mem::take(self);
+        sqlx::query(DEFERRED_WRITES)
+            .bind(at)
+            .bind(Value::Array(d.updates).to_string())
+            .bind(Value::from(d.deletes).to_string())
+            .bind(Value::Array(d.removes).to_string())
+            .bind(Value::Array(d.upserts).to_string())
+            .execute(&mut *conn)
+            .await
+            .map_err(write_error)?;
+        Ok(())
     }
-    let uid = row_id(user_id)?;
-    if !upserts.is_empty() {
-        sqlx::query(sp!(
-            sp,
-            "INSERT INTO dir_memberships (user_id, group_id, origin) \
-             SELECT ?, e.value ->> 0, e.value ->> 1 FROM json_each(?) AS e WHERE true \
-             ON CONFLICT (user_id, group_id) DO UPDATE SET origin = excluded.origin"
-        ))
-        .bind(uid)
-        .bind(Value::Array(upserts).to_string())
-        .execute(&mut *conn)
-        .await
-        .map_err(write_error)?;
-    }
-    if !removes.is_empty() {
-        sqlx::query(sp!(
-            sp,
-            "DELETE FROM dir_memberships WHERE user_id = ? \
-             AND group_id IN (SELECT value FROM json_each(?))"
-        ))
-        .bind(uid)
-        .bind(Value::from(removes).to_string())
-        .execute(&mut *conn)
-        .await
-        .map_err(write_error)?;
-    }
-    Ok(())
+}
+
+/// The audit row of a deleted user (its memberships went with it: how many, from the workset,
+/// which holds every membership of the users it loaded).
+fn audit_delete(
+    ws: &Workset,
+    journal: &mut Journal,
+    user_id: &str,
+    before: &roster_core::directory::UserData,
+) {
+    let members = ws.memberships_of(user_id).len();
+    journal.audit(
+        Some(ws.directory()),
+        SubjectKind::User,
+        user_id,
+        Some(&before.username),
+        AuditAction::UserDelete,
+        Some(user_json(before)),
+        None,
+        Some(json!({ "memberships_removed": members })),
+    );
 }
 
 /// Writes one group change, with its audit row.
@@ -1595,6 +1810,111 @@ mod tests {
                 "{name}: {plan:#?}"
             );
         }
+    }
+
+    /// A batch whose gathered writes the directory refuses is rolled back and run again one
+    /// user at a time: the user at fault fails, the others are written.
+    #[tokio::test]
+    async fn a_refused_batch_is_run_again_user_by_user() {
+        use roster_core::store::{NewResource, ResourceKind};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("batch.db"))
+            .await
+            .unwrap();
+        let at = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+        store
+            .create_connector(&Connector {
+                id: "c".into(),
+                name: "C".into(),
+                enabled: true,
+                created_at: at,
+            })
+            .await
+            .unwrap();
+        let ctx = WriteContext::new(at, Actor::Cli);
+        store
+            .directory()
+            .create_user("c", &NewUser::named("taken"), &ctx)
+            .await
+            .unwrap();
+        let body = |name: &str| {
+            let Value::Object(m) = json!({ "userName": name }) else {
+                unreachable!()
+            };
+            m
+        };
+        for (id, name) in [("s1", "a"), ("s2", "b")] {
+            store
+                .create_resource(
+                    "c",
+                    ResourceKind::User,
+                    NewResource {
+                        id: id.into(),
+                        body: body(name),
+                        members: Vec::new(),
+                    },
+                    &ctx,
+                )
+                .await
+                .unwrap();
+        }
+        let shared = Arc::clone(&store.shared);
+        let results = store
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mut job =
+                        SyncJob::begin(conn, &shared, "c", &ctx, SyncSource::Scim).await?;
+                    let settings = job.settings().map_err(|e| StoreError::Invalid(e))?;
+                    // What the batch is told: the two users, not the holder of "taken" (as if
+                    // the lookups had missed it).
+                    let old = [
+                        UserInput::present(&settings, "s1", &body("a"), Vec::new()),
+                        UserInput::present(&settings, "s2", &body("b"), Vec::new()),
+                    ];
+                    let preloaded = linked_or_holding(conn, "c", old.iter()).await?;
+                    assert_eq!(preloaded.len(), 2);
+                    let inputs = vec![
+                        (
+                            UserInput::present(&settings, "s1", &body("taken"), Vec::new()),
+                            None,
+                        ),
+                        (
+                            UserInput::present(&settings, "s2", &body("b2"), Vec::new()),
+                            None,
+                        ),
+                    ];
+                    let out = job
+                        .sync_inputs(conn, &settings, inputs, Some(preloaded))
+                        .await?;
+                    job.finish(&shared);
+                    Ok(out
+                        .into_iter()
+                        .map(|r| r.result.outcome)
+                        .collect::<Vec<_>>())
+                })
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(&results[0], Outcome::Failed { reason } if reason.contains("held by")),
+            "{results:?}"
+        );
+        assert_eq!(results[1], Outcome::Updated);
+        let d = store.directory();
+        assert!(d.user("a").await.unwrap().is_some(), "s1 unchanged");
+        assert!(d.user("b2").await.unwrap().is_some(), "s2 renamed");
+        let taken = d.user("taken").await.unwrap().unwrap();
+        assert_eq!(taken.users[0].user.data.idp_id, None, "nothing merged");
+        let renames = d
+            .audit(&Default::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == AuditAction::UserUpdate)
+            .count();
+        assert_eq!(renames, 1, "the first attempt's rows were dropped");
     }
 
     fn data(username: &str) -> UserData {
