@@ -1866,7 +1866,7 @@ mod tests {
                 Box::pin(async move {
                     let mut job =
                         SyncJob::begin(conn, &shared, "c", &ctx, SyncSource::Scim).await?;
-                    let settings = job.settings().map_err(|e| StoreError::Invalid(e))?;
+                    let settings = job.settings().map_err(StoreError::Invalid)?;
                     // What the batch is told: the two users, not the holder of "taken" (as if
                     // the lookups had missed it).
                     let old = [
