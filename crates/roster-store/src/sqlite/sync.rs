@@ -206,8 +206,9 @@ macro_rules! holder_sql {
     };
 }
 
-/// A new directory user, unless someone holds its username (after a user insert: the user's
-/// data, `modified_ms`, directory, `created_ms`, then directory and username again).
+/// A new directory user, unless someone holds its username or a user is linked to its SCIM
+/// id already (after a user insert: the user's data, `modified_ms`, directory, `created_ms`,
+/// then directory and username, directory and SCIM id).
 macro_rules! insert_unless_held_sql {
     () => {
         "INSERT INTO dir_users (username, username_lc, display_name, email, first_name, \
@@ -215,6 +216,7 @@ macro_rules! insert_unless_held_sql {
          anonymized, modified_ms, directory_id, created_ms) \
          SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
          WHERE NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? AND username_lc = ?) \
+         AND NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? AND idp_id = ?) \
          RETURNING id"
     };
 }
@@ -1481,7 +1483,7 @@ pub(super) async fn create_user(
             // on that condition.
             Some(UserChange::Create { data, events }) => {
                 let at = to_ms(ctx.at);
-                let (d, n) = (directory.clone(), name.clone());
+                let (d, n, scim_id) = (directory.clone(), name.clone(), new.id.clone());
                 let row = {
                     let data = data.clone();
                     let then = resources::Then {
@@ -1490,8 +1492,10 @@ pub(super) async fn create_user(
                             bind_user!(q, &data, at)
                                 .bind(d.clone())
                                 .bind(at)
-                                .bind(d)
+                                .bind(d.clone())
                                 .bind(n)
+                                .bind(d)
+                                .bind(scim_id)
                         }),
                     };
                     resources::create_user_then(conn, connector_id, &new, ctx.at, Some(then))
@@ -1781,7 +1785,8 @@ mod tests {
              cleanup_action, anonymized, modified_ms, directory_id, created_ms) \
              SELECT 'a', 'a', 'a', NULL, NULL, NULL, 1, '{}', NULL, NULL, NULL, NULL, 0, 0, \
              'c', 0 WHERE NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? \
-             AND username_lc = ?)";
+             AND username_lc = ?) AND NOT EXISTS (SELECT 1 FROM dir_users \
+             WHERE directory_id = ? AND idp_id = ?)";
         for (name, sql, params) in [
             ("SCIM_GROUPS", SCIM_GROUPS, 2),
             ("SCIM_USERS", SCIM_USERS, 2),
@@ -1792,7 +1797,7 @@ mod tests {
             ("LINKED_OR_HOLDING", LINKED_OR_HOLDING, 3),
             ("COPY_SOURCES", COPY_SOURCES, 2),
             ("holder", holder_sql!(), 2),
-            ("insert_unless_held", insert_unless_held, 2),
+            ("insert_unless_held", insert_unless_held, 4),
         ] {
             let plan = plan(&store, sql, params).await;
             let scans: Vec<&String> = plan

@@ -877,6 +877,15 @@ pub(crate) async fn rename_by_idp_id(store: Arc<dyn Store>) {
     assert!(matches!(idp.outcome("u3").await, Outcome::Failed { .. }));
     assert_eq!(idp.must("adele.vance").await.user, after.user);
 
+    // A SCIM id that comes back (ids are never reused by Roster, but a store must not trip on
+    // one) finds its linked user.
+    idp.delete(USER, "u2").await;
+    assert!(!idp.must("bob").await.user.data.active);
+    idp.user("u2", entra("bob@contoso.com", "Bob", "Ray")).await;
+    let back = idp.must("bob").await.user;
+    assert_eq!(back.id, bob.user.id);
+    assert!(back.data.active);
+
     // A group rename keeps the directory group and its memberships.
     let group_id = idp.must("adele.vance").await.memberships[0]
         .group_id
