@@ -232,12 +232,7 @@ pub(crate) async fn groups(
             let added = dir
                 .add_member(&directory, &username, &group, &ctx())
                 .await
-                .map_err(|e| {
-                    explain(
-                        e,
-                        &format!("directory '{directory}', user '{username}' or group '{group}'"),
-                    )
-                })?;
+                .map_err(|e| explain(e, &membership(&directory, &username, &group)))?;
             if added {
                 writeln!(out, "Added '{username}' to '{group}'.")?;
             } else {
@@ -252,12 +247,7 @@ pub(crate) async fn groups(
             let removed = dir
                 .remove_member(&directory, &username, &group, &ctx())
                 .await
-                .map_err(|e| {
-                    explain(
-                        e,
-                        &format!("directory '{directory}', user '{username}' or group '{group}'"),
-                    )
-                })?;
+                .map_err(|e| explain(e, &membership(&directory, &username, &group)))?;
             if removed {
                 writeln!(out, "Removed '{username}' from '{group}'.")?;
             } else {
@@ -342,6 +332,11 @@ pub(crate) async fn audit(
         )?;
     }
     Ok(())
+}
+
+/// What a membership command names, for "not found" messages.
+fn membership(directory: &str, username: &str, group: &str) -> String {
+    format!("directory '{directory}', user '{username}' or group '{group}'")
 }
 
 fn yes_no(b: bool) -> &'static str {
