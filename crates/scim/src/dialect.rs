@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 use crate::error::ScimError;
 use crate::filter::{CompValue, CompareOp, Filter};
 use crate::path::{AttrPath, PatchPath, is_urn, split_urn};
-use crate::schema::{AttributeDef, AttributeType, Mutability, Owner, ResourceSchema};
+use crate::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema};
 
 /// A PATCH operation kind (RFC 7644 §3.5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -637,14 +637,6 @@ fn push_op(
         value,
     });
     Ok(())
-}
-
-/// Where a resolved attribute lives in a resource object.
-pub(crate) fn owner_urn<'a>(owner: &Owner<'a>) -> Option<&'a str> {
-    match owner {
-        Owner::Extension(s) => Some(s.id.as_str()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

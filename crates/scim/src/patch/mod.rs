@@ -34,7 +34,7 @@ mod members;
 use serde_json::{Map, Value};
 
 pub use self::members::{Member, MemberDelta};
-use crate::dialect::{self, Op, OpKind, Target, check_value, find_key, is_clearing, owner_urn};
+use crate::dialect::{self, Op, OpKind, Target, check_value, find_key, is_clearing};
 use crate::error::ScimError;
 use crate::filter::{CompValue, CompareOp, Filter};
 use crate::path::{PatchPath, is_urn};
@@ -193,14 +193,14 @@ fn apply_op(
         )));
     }
 
-    let urn = owner_urn(&r.owner);
+    let urn = r.owner.extension_urn();
     match (&path.filter, &path.attr.sub) {
         (Some(filter), _) => {
             apply_value_path(res, urn, kind, r.attr, filter, path.sub.as_deref(), value)
         }
-        (None, Some(sub)) => {
+        (None, Some(_)) => {
             let sub_def = r.sub.unwrap_or(leaf_def);
-            apply_sub(res, urn, kind, r.attr, sub_def, sub, value)
+            apply_sub(res, urn, kind, r.attr, sub_def, value)
         }
         (None, None) => apply_whole(res, urn, kind, r.attr, value),
     }
@@ -215,7 +215,7 @@ fn current_value<'a>(
     if path.filter.is_some() {
         return None;
     }
-    let container = match owner_urn(&r.owner) {
+    let container = match r.owner.extension_urn() {
         Some(urn) => res.get(&find_key(res, urn)?)?.as_object()?,
         None => res,
     };
@@ -263,10 +263,6 @@ fn drop_if_empty(res: &mut Map<String, Value>, urn: Option<&str>) {
     }
 }
 
-fn check(value: &Value, def: &AttributeDef, as_element: bool, name: &str) -> Result<(), ScimError> {
-    check_value(value, def, as_element, name)
-}
-
 /// An operation on a whole attribute: `emails`, `active`, `name`, `manager`.
 fn apply_whole(
     res: &mut Map<String, Value>,
@@ -285,7 +281,7 @@ fn apply_whole(
         return Ok(());
     }
     let value = value.ok_or_else(|| ScimError::invalid_value("missing value"))?;
-    check(value, attr, false, &attr.name)?;
+    check_value(value, attr, false, &attr.name)?;
     let c = container_mut(res, urn, true).ok_or_else(|| {
         ScimError::invalid_value(format!("'{}' is not an object", urn.unwrap_or_default()))
     })?;
@@ -343,12 +339,11 @@ fn apply_sub(
     kind: OpKind,
     attr: &AttributeDef,
     sub_def: &AttributeDef,
-    sub: &str,
     value: Option<&Value>,
 ) -> Result<(), ScimError> {
     let name = format!("{}.{}", attr.name, sub_def.name);
     if let Some(v) = value {
-        check(v, sub_def, false, &name)?;
+        check_value(v, sub_def, false, &name)?;
     }
     let Some(c) = container_mut(res, urn, kind != OpKind::Remove) else {
         return Ok(());
@@ -379,7 +374,6 @@ fn apply_sub(
         }
         return Ok(());
     }
-    let _ = sub;
     match c.get_mut(&key) {
         Some(Value::Object(o)) => {
             set_or_remove(o, &sub_def.name, value);
@@ -456,8 +450,8 @@ fn apply_value_path(
     };
     if let Some(v) = value {
         match sub_def {
-            Some(d) => check(v, d, false, &display)?,
-            None => check(v, attr, true, &display)?,
+            Some(d) => check_value(v, d, false, &display)?,
+            None => check_value(v, attr, true, &display)?,
         }
     }
     let Some(c) = container_mut(res, urn, kind != OpKind::Remove) else {

@@ -318,6 +318,18 @@ pub enum Owner<'a> {
     Extension(&'a Schema),
 }
 
+impl<'a> Owner<'a> {
+    /// The URN of the object the attribute lives in, for an extension attribute; `None` for
+    /// attributes at the top level of the resource.
+    #[must_use]
+    pub fn extension_urn(&self) -> Option<&'a str> {
+        match self {
+            Self::Extension(s) => Some(s.id.as_str()),
+            Self::Common | Self::Core(_) => None,
+        }
+    }
+}
+
 /// A path resolved against a [`ResourceSchema`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Resolved<'a> {
