@@ -130,6 +130,25 @@ async fn reorder(
     Ok(after)
 }
 
+/// How many rows a directory table (`dir_users`, `dir_groups`) has, in one directory or all.
+async fn count_in(
+    pool: &SqlitePool,
+    table: &'static str,
+    directory: Option<&str>,
+) -> Result<i64, StoreError> {
+    let mut count = QueryBuilder::<Sqlite>::new(format!("SELECT count(*) FROM {table} WHERE true"));
+    if let Some(d) = directory {
+        count.push(" AND directory_id = ").push_bind(d.to_owned());
+    }
+    count
+        .build()
+        .fetch_one(pool)
+        .await
+        .map_err(backend)?
+        .try_get(0)
+        .map_err(backend)
+}
+
 async fn users(pool: &SqlitePool, query: &UserQuery) -> Result<UserPage, StoreError> {
     let limit = page_size(query.limit);
     let filter = |qb: &mut QueryBuilder<Sqlite>| {
@@ -137,15 +156,7 @@ async fn users(pool: &SqlitePool, query: &UserQuery) -> Result<UserPage, StoreEr
             qb.push(" AND u.directory_id = ").push_bind(d.clone());
         }
     };
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM dir_users AS u WHERE true");
-    filter(&mut count);
-    let total: i64 = count
-        .build()
-        .fetch_one(pool)
-        .await
-        .map_err(backend)?
-        .try_get(0)
-        .map_err(backend)?;
+    let total = count_in(pool, "dir_users", query.directory.as_deref()).await?;
     let mut qb = QueryBuilder::<Sqlite>::new(concat!(
         "SELECT ",
         user_columns!(),
@@ -260,15 +271,7 @@ async fn groups(pool: &SqlitePool, query: &GroupQuery) -> Result<GroupPage, Stor
             qb.push(" AND g.directory_id = ").push_bind(d.clone());
         }
     };
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM dir_groups AS g WHERE true");
-    filter(&mut count);
-    let total: i64 = count
-        .build()
-        .fetch_one(pool)
-        .await
-        .map_err(backend)?
-        .try_get(0)
-        .map_err(backend)?;
+    let total = count_in(pool, "dir_groups", query.directory.as_deref()).await?;
     let mut qb = QueryBuilder::<Sqlite>::new(concat!(
         "SELECT ",
         group_columns!(),
