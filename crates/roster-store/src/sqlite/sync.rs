@@ -1760,6 +1760,31 @@ mod tests {
     use super::*;
     use crate::sqlite::SqliteStore;
 
+    /// A store with connector `c` whose directory holds a local user named `taken`.
+    async fn connector_with_taken_user() -> (tempfile::TempDir, SqliteStore, WriteContext) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("roster.db"))
+            .await
+            .unwrap();
+        let at = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+        store
+            .create_connector(&Connector {
+                id: "c".into(),
+                name: "C".into(),
+                enabled: true,
+                created_at: at,
+            })
+            .await
+            .unwrap();
+        let ctx = WriteContext::new(at, Actor::Cli);
+        store
+            .directory()
+            .create_user("c", &NewUser::named("taken"), &ctx)
+            .await
+            .unwrap();
+        (dir, store, ctx)
+    }
+
     async fn plan(store: &SqliteStore, sql: &str, params: usize) -> Vec<String> {
         let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("EXPLAIN QUERY PLAN {sql}"));
         let mut q = qb.build();
@@ -1823,26 +1848,7 @@ mod tests {
     async fn a_refused_batch_is_run_again_user_by_user() {
         use roster_core::store::{NewResource, ResourceKind};
 
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("batch.db"))
-            .await
-            .unwrap();
-        let at = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
-        store
-            .create_connector(&Connector {
-                id: "c".into(),
-                name: "C".into(),
-                enabled: true,
-                created_at: at,
-            })
-            .await
-            .unwrap();
-        let ctx = WriteContext::new(at, Actor::Cli);
-        store
-            .directory()
-            .create_user("c", &NewUser::named("taken"), &ctx)
-            .await
-            .unwrap();
+        let (_dir, store, ctx) = connector_with_taken_user().await;
         let body = |name: &str| {
             let Value::Object(m) = json!({ "userName": name }) else {
                 unreachable!()
@@ -1942,26 +1948,7 @@ mod tests {
     /// impossible through SCIM) is rolled back alone and fails; the job goes on.
     #[tokio::test]
     async fn a_refused_write_fails_its_user_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("refuse.db"))
-            .await
-            .unwrap();
-        let at = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
-        store
-            .create_connector(&Connector {
-                id: "c".into(),
-                name: "C".into(),
-                enabled: true,
-                created_at: at,
-            })
-            .await
-            .unwrap();
-        let ctx = WriteContext::new(at, Actor::Cli);
-        store
-            .directory()
-            .create_user("c", &NewUser::named("taken"), &ctx)
-            .await
-            .unwrap();
+        let (_dir, store, ctx) = connector_with_taken_user().await;
         let shared = Arc::clone(&store.shared);
         let results = store
             .writer
