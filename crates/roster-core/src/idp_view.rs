@@ -157,6 +157,12 @@ impl IdpView {
         &self.store
     }
 
+    /// The clock the service writes with.
+    #[must_use]
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// A write of this request, now, by the connector's IdP.
     fn write_context(&self, ep: &Endpoint<'_>) -> WriteContext {
         WriteContext {

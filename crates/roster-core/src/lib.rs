@@ -5,6 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`connector`] | connectors: one SCIM endpoint for one IdP application |
+//! | [`admin`] | administration: admin accounts (argon2id), console sessions, API tokens (admin and app scope), the SCIM request log and its masking |
 //! | [`auth`] | bearer-token checks for SCIM requests |
 //! | [`token`] | bearer tokens: generation (256 bits, OS CSPRNG), hashing, constant-time checks |
 //! | [`directory`] | the application's directory: ordered directories, users, groups, memberships with their origin |
@@ -17,6 +18,7 @@
 //! The dependencies point down only: this crate knows the `scim` protocol crate and nothing
 //! of axum or sqlx.
 
+pub mod admin;
 pub mod auth;
 pub mod clock;
 pub mod connector;

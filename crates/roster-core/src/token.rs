@@ -22,6 +22,10 @@ const PREFIX: &str = "roster_";
 pub struct Secret(String);
 
 impl Secret {
+    pub(crate) fn new(text: String) -> Self {
+        Self(text)
+    }
+
     /// The clear text.
     #[must_use]
     pub fn expose(&self) -> &str {
@@ -71,7 +75,7 @@ impl TokenRecord {
 #[error("the operating system's random number generator failed: {0}")]
 pub struct RandomError(String);
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
     bytes
         .iter()
@@ -81,7 +85,7 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
-fn random(n: usize) -> Result<Vec<u8>, RandomError> {
+pub(crate) fn random(n: usize) -> Result<Vec<u8>, RandomError> {
     let mut buf = vec![0u8; n];
     getrandom::fill(&mut buf).map_err(|e| RandomError(e.to_string()))?;
     Ok(buf)
@@ -108,7 +112,7 @@ pub fn generate(
     Ok((Secret(format!("{PREFIX}{id}_{secret}")), record))
 }
 
-fn hash(secret: &str) -> [u8; 32] {
+pub(crate) fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 

@@ -33,11 +33,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::scim::schema::ResourceSchema;
-use roster_core::{Authenticator, IdpView};
+use roster_core::admin::KdfStrength;
+use roster_core::{Authenticator, Clock, IdpView, Store};
 
+mod admin_auth;
+mod api;
 mod auth;
+mod console;
 mod error;
 mod extract;
+mod ops;
 mod routes;
 mod scim;
 
@@ -62,18 +67,47 @@ impl Default for HttpLimits {
     }
 }
 
+/// How administrators are let in: the console's sessions and logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminOptions {
+    /// The cost of password hashes made through the console or the API.
+    pub kdf: KdfStrength,
+    /// Whether session cookies carry `Secure` (only sent over HTTPS). [`AppState::new`]
+    /// sets it when the public URL is `https://`.
+    pub secure_cookies: bool,
+    /// How long a console session lasts, whatever happens in it.
+    pub session_lifetime: Duration,
+    /// Failed logins allowed per minute, per client address and per username.
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for AdminOptions {
+    /// Full-strength hashes, `Secure` cookies, 12-hour sessions, 10 attempts a minute.
+    fn default() -> Self {
+        Self {
+            kdf: KdfStrength::Default,
+            secure_cookies: true,
+            session_lifetime: Duration::from_secs(12 * 3600),
+            login_attempts_per_minute: 10,
+        }
+    }
+}
+
 /// Everything the handlers share. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     view: IdpView,
     authenticator: Arc<Authenticator>,
     public_url: String,
     limits: HttpLimits,
+    admin: AdminOptions,
+    /// Metrics and the request log's sink.
+    ops: ops::Ops,
     /// The resource types served, for the discovery endpoints: the very schemas the IdP
     /// view validates and projects with, so `/Schemas` cannot drift from behaviour.
     resource_types: Vec<ResourceSchema>,
@@ -91,6 +125,11 @@ impl AppState {
         limits: HttpLimits,
     ) -> Self {
         let public_url = public_url.into().trim_end_matches('/').to_owned();
+        let admin = AdminOptions {
+            secure_cookies: public_url.starts_with("https://"),
+            ..AdminOptions::default()
+        };
+        let ops = ops::Ops::new(view.store().clone());
         let resource_types = [
             roster_core::store::ResourceKind::User,
             roster_core::store::ResourceKind::Group,
@@ -104,9 +143,43 @@ impl AppState {
                 authenticator,
                 public_url,
                 limits,
+                admin,
+                ops,
                 resource_types,
             }),
         }
+    }
+
+    /// The same state with other admin options (tests use [`KdfStrength::Fast`]).
+    #[must_use]
+    pub fn with_admin_options(self, admin: AdminOptions) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.admin = admin;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The admin options.
+    #[must_use]
+    pub fn admin_options(&self) -> AdminOptions {
+        self.inner.admin
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.inner.view.store()
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        self.inner.view.clock()
+    }
+
+    pub(crate) fn ops(&self) -> &ops::Ops {
+        &self.inner.ops
     }
 
     /// The SCIM service.

@@ -122,7 +122,9 @@ fn router(state: AppState) -> Router {
         .route(&at("/Schemas"), get(discovery::schemas))
         .route(&at("/Schemas/{id}"), get(discovery::schema))
         .route(&at("/Me"), any(resources::me))
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::ops::router())
+        .nest("/api", crate::api::router())
+        .nest("/console", crate::console::router())
         .fallback(|| async { Error::NotFound })
         // After every route: it is installed on the routes that exist when it is called.
         .method_not_allowed_fallback(

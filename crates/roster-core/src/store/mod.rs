@@ -17,8 +17,10 @@
 //!
 //! The directory side (settings, directories, users, groups, audit log, sync results,
 //! preview and apply) is the second trait, [`DirectoryStore`], reached through
-//! [`Store::directory`]; [`directory`] says why.
+//! [`Store::directory`]; [`directory`] says why. Administration (accounts, sessions, API
+//! tokens, the request log) is the third, [`AdminStore`], reached through [`Store::admin`].
 
+pub mod admin;
 pub mod directory;
 
 use async_trait::async_trait;
@@ -34,6 +36,7 @@ use crate::connector::Connector;
 use crate::settings::SettingsError;
 use crate::token::TokenRecord;
 
+pub use admin::AdminStore;
 pub use directory::{
     Actor, AuditAction, AuditEntry, AuditQuery, AuditSubject, DirectoryStore, GroupPage,
     GroupQuery, ListedGroup, ListedUser, NewGroup, NewUser, OutcomeQuery, ReportedUser,
@@ -290,6 +293,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The directory side of the same store: settings, directories, users, groups, audit log,
     /// sync results, preview and apply.
     fn directory(&self) -> &dyn DirectoryStore;
+
+    /// The administration side: admin accounts, console sessions, API tokens, the SCIM
+    /// request log and the dashboard's figures.
+    fn admin(&self) -> &dyn AdminStore;
 
     // ---- connectors ----
 
