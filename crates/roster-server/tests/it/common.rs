@@ -17,16 +17,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::Method;
 use reqwest::header::{self, HeaderMap};
+use roster_core::admin::{self, AdminAccount, ApiScope, KdfStrength};
 use roster_core::clock::{SystemClock, UuidIds};
 use roster_core::connector::Connector;
 use roster_core::idp_view::{IdpView, Limits};
 use roster_core::store::{
-    DirectoryStore, Load, NewResource, ResourceKind, ResourcePage, ResourceQuery, Store,
-    StoreError, StoredResource, Update, Updated, WriteContext,
+    AdminStore, DirectoryStore, Load, NewResource, ResourceKind, ResourcePage, ResourceQuery,
+    Store, StoreError, StoredResource, Update, Updated, WriteContext,
 };
 use roster_core::token::{self, TokenRecord};
 use roster_core::{Authenticator, Clock};
-use roster_server::{AppState, HttpLimits};
+use roster_server::{AdminOptions, AppState, HttpLimits};
 use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, oneshot};
@@ -98,7 +99,12 @@ impl TestServer {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let url = format!("http://{addr}");
-        let state = AppState::new(view, authenticator, url.clone(), options.http);
+        // Cheap password hashes (debug builds would spend seconds on each); plain-HTTP cookies.
+        let state = AppState::new(view, authenticator, url.clone(), options.http)
+            .with_admin_options(AdminOptions {
+                kdf: KdfStrength::Fast,
+                ..AdminOptions::default()
+            });
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(roster_server::serve(listener, state, async {
             let _ = rx.await;
@@ -144,6 +150,35 @@ impl TestServer {
             token::generate(connector_id, "test", OffsetDateTime::now_utc(), expires_at)
                 .expect("generate token");
         self.store.add_token(&record).await.expect("store token");
+        secret.expose().to_owned()
+    }
+
+    /// Creates an admin account with a cheap hash.
+    pub(crate) async fn admin_account(&self, username: &str, password: &str) {
+        let account = AdminAccount {
+            username: username.to_owned(),
+            password_hash: admin::hash_password(password, KdfStrength::Fast)
+                .expect("hash password"),
+            created_at: OffsetDateTime::now_utc(),
+            last_login_at: None,
+        };
+        self.store
+            .admin()
+            .create_admin(&account)
+            .await
+            .expect("create admin account");
+    }
+
+    /// Makes an API token of `scope` and returns it in clear text.
+    pub(crate) async fn api_token(&self, scope: ApiScope) -> String {
+        let (secret, record) =
+            admin::generate_api_token(scope, "test", "cli", OffsetDateTime::now_utc(), None)
+                .expect("generate API token");
+        self.store
+            .admin()
+            .add_api_token(&record)
+            .await
+            .expect("store API token");
         secret.expose().to_owned()
     }
 
@@ -499,6 +534,9 @@ impl FaultyStore {
 impl Store for FaultyStore {
     fn directory(&self) -> &dyn DirectoryStore {
         self.inner.directory()
+    }
+    fn admin(&self) -> &dyn AdminStore {
+        self.inner.admin()
     }
     async fn create_connector(&self, connector: &Connector) -> Result<(), StoreError> {
         self.inner.create_connector(connector).await

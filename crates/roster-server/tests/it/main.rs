@@ -4,9 +4,12 @@
 //! `common` is the shared harness; each other module covers one part of the surface. Long
 //! IdP request sequences (Entra ID, Okta) belong in modules of their own that use `common`.
 
+mod api;
 mod auth;
+mod browser;
 mod bulk;
 mod common;
+mod console;
 mod discovery;
 mod entra;
 mod errors;
@@ -14,6 +17,7 @@ mod groups;
 mod isolation;
 mod lifecycle;
 mod okta;
+mod ops;
 mod routing;
 mod search;
 mod users;

@@ -1,6 +1,7 @@
 //! The `roster` binary, driven as a user drives it: commands on a fresh database, `serve`
 //! on an ephemeral port, TLS, and graceful shutdown.
 
+mod admin;
 mod cli;
 mod serve;
 mod sync;
