@@ -21,9 +21,11 @@
 //! `writer` (group commit), `sync` (the engine on the write path), `preview` (preview and
 //! apply), `directory` (the directory side of the trait: settings, directories, listings,
 //! local writes), `journal` (audit log and sync results), `settings` (connector settings and
-//! their cache), `rows` (directory rows), `migrations/` (embedded, applied on open: 0001 the
-//! IdP view, 0002 the directory).
+//! their cache), `rows` (directory rows), `admin` (admin accounts, sessions, API tokens, the
+//! request log, the dashboard's figures), `migrations/` (embedded, applied on open: 0001 the
+//! IdP view, 0002 the directory, 0003 administration).
 
+mod admin;
 mod connectors;
 mod directory;
 mod filter;
@@ -46,7 +48,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use roster_core::connector::Connector;
 use roster_core::store::{
-    DirectoryStore, Load, NewResource, ResourceKind, ResourcePage, ResourceQuery, StoredResource,
+    AdminStore, DirectoryStore, Load, NewResource, ResourceKind, ResourcePage, ResourceQuery, StoredResource,
     Update, Updated, WriteContext,
 };
 use roster_core::token::TokenRecord;
@@ -131,6 +133,13 @@ fn migrator() -> Migrator {
             Cow::Borrowed("directory"),
             MigrationType::Simple,
             include_str!("migrations/0002_directory.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            Cow::Borrowed("admin"),
+            MigrationType::Simple,
+            include_str!("migrations/0003_admin.sql").into_sql_str(),
             false,
         ),
     ])
@@ -240,6 +249,10 @@ pub(crate) fn from_ms(ms: i64) -> Result<OffsetDateTime, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     fn directory(&self) -> &dyn DirectoryStore {
+        self
+    }
+
+    fn admin(&self) -> &dyn AdminStore {
         self
     }
 
