@@ -130,6 +130,22 @@ fn log_row(row: &SqliteRow) -> Result<RequestLogEntry, StoreError> {
     })
 }
 
+/// The dashboard's figures, one row per connector; each figure is an index range of that
+/// connector: its `*_by_connector` index for the IdP view's counts, the last entry of
+/// `request_log_connector`, and a range of the failures-only index (hence the literal
+/// `status >= 400`). One parameter: the time recent errors count from.
+const ACTIVITY: &str = "SELECT c.id, \
+     (SELECT count(*) FROM scim_users WHERE connector_id = c.id), \
+     (SELECT count(*) FROM scim_groups WHERE connector_id = c.id), \
+     (SELECT at_ms FROM request_log WHERE connector_id = c.id ORDER BY seq DESC LIMIT 1), \
+     (SELECT count(*) FROM request_log WHERE connector_id = c.id \
+      AND status >= 400 AND at_ms >= ?) \
+     FROM connectors AS c ORDER BY c.id";
+
+/// Deletes one chunk of the request log older than a time; parameters: the time, the chunk.
+const PRUNE: &str = "DELETE FROM request_log WHERE seq IN \
+     (SELECT seq FROM request_log WHERE at_ms < ? LIMIT ?)";
+
 /// Fails with [`StoreError::NotFound`] when a write touched no row.
 fn found(done: &sqlx::sqlite::SqliteQueryResult) -> Result<(), StoreError> {
     if done.rows_affected() == 0 {
@@ -561,15 +577,12 @@ impl AdminStore for SqliteStore {
                 .writer
                 .write(move |conn| {
                     Box::pin(async move {
-                        let done = sqlx::query(
-                            "DELETE FROM request_log WHERE seq IN \
-                             (SELECT seq FROM request_log WHERE at_ms < ? LIMIT ?)",
-                        )
-                        .bind(before)
-                        .bind(PRUNE_CHUNK)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
+                        let done = sqlx::query(PRUNE)
+                            .bind(before)
+                            .bind(PRUNE_CHUNK)
+                            .execute(conn)
+                            .await
+                            .map_err(backend)?;
                         Ok(done.rows_affected())
                     })
                 })
@@ -585,24 +598,11 @@ impl AdminStore for SqliteStore {
         &self,
         errors_since: OffsetDateTime,
     ) -> Result<Vec<ConnectorActivity>, StoreError> {
-        // One row per connector; each figure is an index range of that connector: its
-        // `*_by_connector` index for the IdP view's counts, the last entry of
-        // `request_log_connector`, and a range of the failures-only index (hence the literal
-        // `status >= 400`).
-        let rows = sqlx::query(
-            "SELECT c.id, \
-             (SELECT count(*) FROM scim_users WHERE connector_id = c.id), \
-             (SELECT count(*) FROM scim_groups WHERE connector_id = c.id), \
-             (SELECT at_ms FROM request_log WHERE connector_id = c.id \
-              ORDER BY seq DESC LIMIT 1), \
-             (SELECT count(*) FROM request_log WHERE connector_id = c.id \
-              AND status >= 400 AND at_ms >= ?) \
-             FROM connectors AS c ORDER BY c.id",
-        )
-        .bind(to_ms(errors_since))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query(ACTIVITY)
+            .bind(to_ms(errors_since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
         rows.iter()
             .map(|row| {
                 let count = |i: usize| -> Result<u64, StoreError> {
@@ -618,5 +618,46 @@ impl AdminStore for SqliteStore {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::{ACTIVITY, PRUNE};
+    use crate::sqlite::SqliteStore;
+
+    /// The dashboard and pruning search indexes: neither reads a table whose size is the
+    /// log's or the IdP view's (only `connectors` is walked, once).
+    #[tokio::test]
+    async fn plans_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("plan.db")).await.unwrap();
+        for (sql, params) in [(ACTIVITY, 1), (PRUNE, 2)] {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+            for _ in 0..params {
+                q = q.bind(0_i64);
+            }
+            let plan: Vec<String> = q
+                .fetch_all(&store.pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>(3))
+                .collect();
+            let scans: Vec<&String> = plan
+                .iter()
+                .filter(|line| line.starts_with("SCAN") && !line.starts_with("SCAN c "))
+                .collect();
+            assert!(scans.is_empty(), "{sql}: {plan:#?}");
+            if sql == ACTIVITY {
+                assert!(
+                    plan.iter()
+                        .any(|l| l.contains("COVERING INDEX request_log_failures")),
+                    "{plan:#?}"
+                );
+            }
+        }
     }
 }

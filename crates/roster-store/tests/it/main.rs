@@ -4,6 +4,8 @@
 //!   here on SQLite (a PostgreSQL backend runs the same functions);
 //! - `directory`: the same for the directory side: the sync engine driven by SCIM writes,
 //!   settings, directories, audit log, sync results, preview and apply;
+//! - `admin`: the administration side: admin accounts, sessions, API tokens, the request
+//!   log and the dashboard's figures;
 //! - `filters`: a property test that SQL filtering agrees with `Filter::matches`;
 //! - `sqlite`: what is specific to the SQLite backend (URLs, group commit, files).
 
@@ -23,6 +25,7 @@ macro_rules! suite {
     };
 }
 
+mod admin;
 mod conformance;
 mod directory;
 mod filters;
