@@ -40,8 +40,8 @@ pub(crate) async fn users(
             let page = dir
                 .users(&UserQuery {
                     directory,
-                    after: None,
                     limit,
+                    ..UserQuery::default()
                 })
                 .await?;
             if json {
@@ -173,8 +173,8 @@ pub(crate) async fn groups(
             let page = dir
                 .groups(&GroupQuery {
                     directory,
-                    after: None,
                     limit,
+                    ..GroupQuery::default()
                 })
                 .await?;
             if json {
@@ -309,7 +309,7 @@ pub(crate) async fn audit(
             connector_id: args.connector,
             since: args.since,
             limit: args.limit,
-            newest_first: false,
+            ..AuditQuery::default()
         })
         .await?;
     if args.json {

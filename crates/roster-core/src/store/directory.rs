@@ -163,6 +163,13 @@ pub struct StoredSettings {
 pub struct UserQuery {
     /// Only the users of this directory; `None` for every directory.
     pub directory: Option<String>,
+    /// Only users whose username, display name or email contains this text, ignoring case.
+    pub search: Option<String>,
+    /// Only members of a group of this name (ignoring case) in the user's own directory: with
+    /// `effective_only`, the members apps see of the group.
+    pub member_of: Option<String>,
+    /// Only the users apps see ([`ListedUser::effective`]): one per username.
+    pub effective_only: bool,
     /// The [`UserPage::next`] cursor of the previous page.
     pub after: Option<String>,
     /// The most users to return (0 means the store's default, 100; capped at 1,000).
@@ -232,6 +239,10 @@ pub struct UserDetail {
 pub struct GroupQuery {
     /// Only the groups of this directory; `None` for every directory.
     pub directory: Option<String>,
+    /// Only groups whose name contains this text, ignoring case.
+    pub search: Option<String>,
+    /// Only one group per name, of the earliest directory that holds it: the groups apps see.
+    pub effective_only: bool,
     /// The [`GroupPage::next`] cursor of the previous page.
     pub after: Option<String>,
     /// The most groups to return (0 means the store's default, 100; capped at 1,000).
@@ -513,6 +524,9 @@ pub struct AuditEntry {
 pub struct AuditQuery {
     /// Only rows of this connector.
     pub connector_id: Option<String>,
+    /// Only rows about this directory user (its store id): its `user.*` and `membership.*`
+    /// rows, its history.
+    pub user_id: Option<String>,
     /// Only rows after this sequence number (a change-feed consumer's position).
     pub since: Option<i64>,
     /// The most rows to return (0 means 100; capped at 10,000).
@@ -746,6 +760,16 @@ pub trait DirectoryStore: Send + Sync + fmt::Debug {
 
     /// A page of groups, of one directory or all, with member counts.
     async fn groups(&self, query: &GroupQuery) -> Result<GroupPage, StoreError>;
+
+    /// One group, by its store id.
+    async fn group(&self, id: &str) -> Result<Option<DirectoryGroup>, StoreError>;
+
+    /// The user of `directory` linked to the IdP user `idp_id` (a SCIM id), if any.
+    async fn linked_user(
+        &self,
+        directory: &str,
+        idp_id: &str,
+    ) -> Result<Option<DirectoryUser>, StoreError>;
 
     /// Creates a local user in `directory` (typically [`crate::directory::INTERNAL`]), with a
     /// `user.create` audit row. [`StoreError::Conflict`] if the username is taken there,

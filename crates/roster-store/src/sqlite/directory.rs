@@ -130,16 +130,16 @@ async fn reorder(
     Ok(after)
 }
 
-/// How many rows a directory table (`dir_users`, `dir_groups`) has, in one directory or all.
-async fn count_in(
+/// How many rows a listing matches: `from` is its `FROM … WHERE true`, and `filter` adds the
+/// conditions its page query has.
+async fn count(
     pool: &SqlitePool,
-    table: &'static str,
-    directory: Option<&str>,
+    from: &'static str,
+    filter: impl Fn(&mut QueryBuilder<Sqlite>),
 ) -> Result<i64, StoreError> {
-    let mut count = QueryBuilder::<Sqlite>::new(format!("SELECT count(*) FROM {table} WHERE true"));
-    if let Some(d) = directory {
-        count.push(" AND directory_id = ").push_bind(d.to_owned());
-    }
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) ");
+    count.push(from);
+    filter(&mut count);
     count
         .build()
         .fetch_one(pool)
@@ -149,22 +149,68 @@ async fn count_in(
         .map_err(backend)
 }
 
+/// Whether the user `u` of directory `d` is the one apps see for its username: no earlier
+/// directory holds the name.
+macro_rules! effective_user {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM dir_users AS o \
+         JOIN directories AS od ON od.id = o.directory_id \
+         WHERE o.username_lc = u.username_lc AND o.id <> u.id \
+         AND (od.position < d.position OR (od.position = d.position AND od.id < d.id)))"
+    };
+}
+
+/// A search text as listings compare it: folded, or nothing when blank.
+fn search_key(search: Option<&str>) -> Option<String> {
+    search
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(fold_name)
+}
+
 async fn users(pool: &SqlitePool, query: &UserQuery) -> Result<UserPage, StoreError> {
     let limit = page_size(query.limit);
+    let search = search_key(query.search.as_deref());
+    // `username_lc` is folded like the search text; SQLite's lower() folds ASCII only, which
+    // is what display names and emails get.
     let filter = |qb: &mut QueryBuilder<Sqlite>| {
         if let Some(d) = &query.directory {
             qb.push(" AND u.directory_id = ").push_bind(d.clone());
         }
+        if let Some(s) = &search {
+            qb.push(" AND (instr(u.username_lc, ")
+                .push_bind(s.clone())
+                .push(") > 0 OR instr(lower(u.display_name), ")
+                .push_bind(s.clone())
+                .push(") > 0 OR instr(lower(coalesce(u.email, '')), ")
+                .push_bind(s.clone())
+                .push(") > 0)");
+        }
+        if let Some(g) = &query.member_of {
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM dir_memberships AS m \
+                 JOIN dir_groups AS mg ON mg.id = m.group_id \
+                 WHERE m.user_id = u.id AND mg.name_lc = ",
+            )
+            .push_bind(fold_name(g))
+            .push(")");
+        }
+        if query.effective_only {
+            qb.push(concat!(" AND ", effective_user!()));
+        }
     };
-    let total = count_in(pool, "dir_users", query.directory.as_deref()).await?;
+    let total = count(
+        pool,
+        "FROM dir_users AS u JOIN directories AS d ON d.id = u.directory_id WHERE true",
+        filter,
+    )
+    .await?;
     let mut qb = QueryBuilder::<Sqlite>::new(concat!(
         "SELECT ",
         user_columns!(),
-        ", NOT EXISTS (SELECT 1 FROM dir_users AS o \
-         JOIN directories AS od ON od.id = o.directory_id \
-         WHERE o.username_lc = u.username_lc AND o.id <> u.id \
-         AND (od.position < d.position OR (od.position = d.position AND od.id < d.id))) \
-         FROM dir_users AS u JOIN directories AS d ON d.id = u.directory_id WHERE true"
+        ", ",
+        effective_user!(),
+        " FROM dir_users AS u JOIN directories AS d ON d.id = u.directory_id WHERE true"
     ));
     filter(&mut qb);
     if let Some(after) = &query.after {
@@ -264,20 +310,76 @@ async fn user(pool: &SqlitePool, username: &str) -> Result<Option<UserDetail>, S
     }))
 }
 
+async fn group(pool: &SqlitePool, id: &str) -> Result<Option<DirectoryGroup>, StoreError> {
+    // Store ids are integers: any other text names no group.
+    let Ok(id) = id.parse::<i64>() else {
+        return Ok(None);
+    };
+    sqlx::query(concat!(
+        "SELECT ",
+        group_columns!(),
+        " FROM dir_groups AS g WHERE g.id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?
+    .map(|row| group_row(&row, 0))
+    .transpose()
+}
+
+async fn linked_user(
+    pool: &SqlitePool,
+    directory: &str,
+    idp_id: &str,
+) -> Result<Option<DirectoryUser>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM dir_users AS u WHERE u.directory_id = ? AND u.idp_id = ?"
+    ))
+    .bind(directory)
+    .bind(idp_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?
+    .map(|row| user_row(&row, 0))
+    .transpose()
+}
+
 async fn groups(pool: &SqlitePool, query: &GroupQuery) -> Result<GroupPage, StoreError> {
     let limit = page_size(query.limit);
+    let search = search_key(query.search.as_deref());
     let filter = |qb: &mut QueryBuilder<Sqlite>| {
         if let Some(d) = &query.directory {
             qb.push(" AND g.directory_id = ").push_bind(d.clone());
         }
+        if let Some(s) = &search {
+            qb.push(" AND instr(g.name_lc, ")
+                .push_bind(s.clone())
+                .push(") > 0");
+        }
+        if query.effective_only {
+            qb.push(
+                " AND NOT EXISTS (SELECT 1 FROM dir_groups AS o \
+                 JOIN directories AS od ON od.id = o.directory_id \
+                 WHERE o.name_lc = g.name_lc AND o.id <> g.id \
+                 AND (od.position < d.position OR (od.position = d.position AND od.id < d.id)))",
+            );
+        }
     };
-    let total = count_in(pool, "dir_groups", query.directory.as_deref()).await?;
+    let total = count(
+        pool,
+        "FROM dir_groups AS g JOIN directories AS d ON d.id = g.directory_id WHERE true",
+        filter,
+    )
+    .await?;
     let mut qb = QueryBuilder::<Sqlite>::new(concat!(
         "SELECT ",
         group_columns!(),
         ", \
          (SELECT count(*) FROM dir_memberships AS m WHERE m.group_id = g.id) \
-         FROM dir_groups AS g WHERE true"
+         FROM dir_groups AS g JOIN directories AS d ON d.id = g.directory_id WHERE true"
     ));
     filter(&mut qb);
     if let Some(after) = &query.after {
@@ -560,6 +662,18 @@ impl DirectoryStore for SqliteStore {
 
     async fn groups(&self, query: &GroupQuery) -> Result<GroupPage, StoreError> {
         groups(&self.pool, query).await
+    }
+
+    async fn group(&self, id: &str) -> Result<Option<DirectoryGroup>, StoreError> {
+        group(&self.pool, id).await
+    }
+
+    async fn linked_user(
+        &self,
+        directory: &str,
+        idp_id: &str,
+    ) -> Result<Option<DirectoryUser>, StoreError> {
+        linked_user(&self.pool, directory, idp_id).await
     }
 
     async fn create_user(

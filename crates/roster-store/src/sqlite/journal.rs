@@ -323,6 +323,10 @@ pub(super) async fn audit(
     if let Some(c) = &query.connector_id {
         qb.push(" AND connector_id = ").push_bind(c.clone());
     }
+    if let Some(user) = &query.user_id {
+        qb.push(" AND subject_kind IN ('user', 'membership') AND subject_id = ")
+            .push_bind(user.clone());
+    }
     if let Some(since) = query.since {
         qb.push(" AND seq > ").push_bind(since);
     }

@@ -1000,6 +1000,7 @@ pub(crate) async fn directory_order_and_effective_user(store: Arc<dyn Store>) {
             directory: Some("entra".into()),
             limit: 1,
             after: first.next.clone(),
+            ..UserQuery::default()
         })
         .await
         .unwrap();
