@@ -13,6 +13,7 @@
 //! | `auth` | the per-connector bearer-token extractor (RFC 6750) |
 //! | `extract` | the SCIM JSON body (content types, size limits) and query-string pairs |
 //! | `error` | the one error type and its mapping to RFC 7644 §3.12 bodies |
+//! | `ops` | `/healthz`, `/readyz`, `/metrics`, and the SCIM request log |
 //!
 //! Handlers are thin: they extract, call one [`roster_core::IdpView`] method and map the
 //! result. Everything that is SCIM lives in the `scim` crate, everything that is policy or
@@ -23,10 +24,12 @@
 //! 1. `x-request-id`: kept when the client sent one, a UUID otherwise, and echoed back;
 //! 2. a `tracing` span per request (method, path without query, connector, request id, status,
 //!    latency); tokens, query strings and bodies are never logged;
-//! 3. panics become a 500 SCIM error with no detail (the panic is logged);
-//! 4. the request timeout, answered with a 503 SCIM error;
-//! 5. any bare 4xx/5xx left by the framework becomes a SCIM error body;
-//! 6. the path rewrite, then routing.
+//! 3. metrics and the SCIM request log (`ops`): outside everything below, so they see the final
+//!    status of every request, 401s, 413s, timeouts and panics included;
+//! 4. panics become a 500 SCIM error with no detail (the panic is logged);
+//! 5. the request timeout, answered with a 503 SCIM error;
+//! 6. any bare 4xx/5xx left by the framework becomes a SCIM error body;
+//! 7. the path rewrite, then routing (each route notes its template for the metrics).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -93,6 +96,28 @@ impl Default for AdminOptions {
     }
 }
 
+/// Operations: Prometheus metrics and the SCIM request log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpsOptions {
+    /// Whether `/metrics` is served (unauthenticated, like `/healthz`) and request metrics
+    /// are recorded. Turn it off where the port is reachable by people who should not see
+    /// connector ids and traffic figures.
+    pub metrics: bool,
+    /// How many days SCIM request-log entries are kept (pruned hourly); 0 turns the request
+    /// log off.
+    pub request_log_days: u32,
+}
+
+impl Default for OpsOptions {
+    /// Metrics on, two weeks of request log.
+    fn default() -> Self {
+        Self {
+            metrics: true,
+            request_log_days: 14,
+        }
+    }
+}
+
 /// Everything the handlers share. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -129,7 +154,11 @@ impl AppState {
             secure_cookies: public_url.starts_with("https://"),
             ..AdminOptions::default()
         };
-        let ops = ops::Ops::new(view.store().clone());
+        let ops = ops::Ops::new(
+            view.store().clone(),
+            view.clock().clone(),
+            OpsOptions::default(),
+        );
         let resource_types = [
             roster_core::store::ResourceKind::User,
             roster_core::store::ResourceKind::Group,
@@ -164,6 +193,29 @@ impl AppState {
     #[must_use]
     pub fn admin_options(&self) -> AdminOptions {
         self.inner.admin
+    }
+
+    /// The same state with other operations options. Call it before serving: it replaces the
+    /// request log's queue.
+    #[must_use]
+    pub fn with_ops_options(self, options: OpsOptions) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.ops = ops::Ops::new(inner.view.store().clone(), inner.view.clock().clone(), options);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The operations options.
+    #[must_use]
+    pub fn ops_options(&self) -> OpsOptions {
+        self.inner.ops.options()
+    }
+
+    /// Writes what the SCIM request log still holds, waiting up to ten seconds. Call it once
+    /// the server has stopped; [`serve`] does.
+    pub async fn flush(&self) {
+        self.inner.ops.flush().await;
     }
 
     /// The store.
@@ -226,13 +278,24 @@ pub fn app(state: AppState) -> axum::Router {
 }
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then stops accepting connections
-/// and returns once the requests in flight have been answered.
+/// and returns once the requests in flight have been answered and the request log written
+/// ([`AppState::flush`]).
+///
+/// Each request carries its client's address (`ConnectInfo<SocketAddr>`): the console limits
+/// login attempts per address with it. Serve `app(state)
+/// .into_make_service_with_connect_info::<SocketAddr>()` likewise when not using this function.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let after = state.clone();
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    after.flush().await;
+    served
 }
