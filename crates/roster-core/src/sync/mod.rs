@@ -68,6 +68,7 @@ pub mod copy;
 pub mod expr;
 pub mod groups;
 pub mod mapping;
+pub mod tester;
 
 #[cfg(test)]
 mod tests;
