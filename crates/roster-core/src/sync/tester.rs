@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    CopySource, GroupIndex, IdpGroup, MembershipChange, Outcome, UserChange, UserInput, UserResult,
+    CopySource, GroupIndex, IdpGroup, MembershipChange, UserChange, UserInput, UserResult,
     UserState, sync_user,
 };
 use crate::directory::{DirectoryGroup, DirectoryUser, Membership, UserData, fold_name};
@@ -334,7 +334,7 @@ mod tests {
     use super::*;
     use crate::directory::MembershipOrigin;
     use crate::settings::Settings;
-    use crate::sync::GroupMapping;
+    use crate::sync::{GroupMapping, Outcome};
     use serde_json::json;
 
     fn compiled(settings: Settings) -> CompiledSettings {
