@@ -125,6 +125,11 @@ fn router(state: AppState) -> Router {
         .merge(crate::ops::router())
         .nest("/api", crate::api::router())
         .nest("/console", crate::console::router())
+        // The server's root is the console's front door.
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/console/") }),
+        )
         .fallback(|| async { Error::NotFound })
         // After every route: it is installed on the routes that exist when it is called.
         .method_not_allowed_fallback(

@@ -112,11 +112,6 @@ impl Admin {
         &self.session.username
     }
 
-    /// The CSRF token the page's forms must carry.
-    pub(crate) fn csrf(&self) -> &str {
-        &self.session.csrf
-    }
-
     /// Who the audit log says made a change.
     pub(crate) fn actor(&self) -> Actor {
         Actor::Admin(self.session.username.clone())
