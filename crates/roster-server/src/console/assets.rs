@@ -35,6 +35,16 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../static/console.js"),
     },
+    Asset {
+        name: "settings.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/settings.js"),
+    },
+    Asset {
+        name: "settings.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../../static/settings.css"),
+    },
 ];
 
 /// FNV-1a, 64 bits: a stable content hash (std's hasher may change between Rust versions,
