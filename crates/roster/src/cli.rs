@@ -76,6 +76,84 @@ pub(crate) enum Command {
     Directories(DirectoriesCommand),
     /// The audit log: every directory change, oldest first
     Audit(AuditArgs),
+    /// Administrators of the console and the admin API, and API tokens
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Create an admin account. The password is asked for twice, not echoed; scripts pass it
+    /// on standard input with --password-stdin
+    Create {
+        /// The login name (letters, digits, '.', '_', '-', '@'; case-insensitive)
+        username: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List admin accounts
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an admin account; its console sessions end
+    Delete {
+        /// The login name
+        username: String,
+    },
+    /// Set an admin account's password; its console sessions end
+    Password {
+        /// The login name
+        username: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Manage API tokens: admin tokens (the admin API) and app tokens (the read-only
+    /// application API)
+    #[command(subcommand)]
+    Token(ApiTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiTokenCommand {
+    /// Create an API token (shown only once)
+    Create {
+        /// What the token may do
+        #[arg(long)]
+        scope: ApiScopeArg,
+        /// A note saying what the token is for
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Expire the token after this many days
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        expires_in_days: Option<u32>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List API tokens (never their secrets)
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API token at once
+    Revoke {
+        /// The token's id (from `admin token list`)
+        id: String,
+    },
+}
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ApiScopeArg {
+    /// Everything the console can do, through the admin API
+    Admin,
+    /// Read the directory and its change feed, through the application API
+    App,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! `roster`: the binary. Parses the command line, loads the configuration, sets up logging,
 //! opens the store and runs the command. Errors are printed with their chain of causes.
 
+mod admin;
 mod cli;
 mod config;
 mod connector;
@@ -69,5 +70,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Groups(command) => directory::groups(command, &*store, &mut out).await,
         Command::Directories(command) => directory::directories(command, &*store, &mut out).await,
         Command::Audit(args) => directory::audit(args, &*store, &mut out).await,
+        Command::Admin(command) => admin::run(command, &config, &*store, &mut out).await,
     }
 }
