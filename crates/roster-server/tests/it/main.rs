@@ -10,6 +10,7 @@ mod browser;
 mod bulk;
 mod common;
 mod console;
+mod console_pages;
 mod discovery;
 mod entra;
 mod errors;
