@@ -48,8 +48,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use roster_core::connector::Connector;
 use roster_core::store::{
-    AdminStore, DirectoryStore, Load, NewResource, ResourceKind, ResourcePage, ResourceQuery, StoredResource,
-    Update, Updated, WriteContext,
+    AdminStore, DirectoryStore, Load, NewResource, ResourceKind, ResourcePage, ResourceQuery,
+    StoredResource, Update, Updated, WriteContext,
 };
 use roster_core::token::TokenRecord;
 use roster_core::{Store, StoreError};
