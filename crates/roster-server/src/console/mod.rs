@@ -355,7 +355,8 @@ impl When {
     }
 }
 
-/// How long ago (or how long until) `at` is, in the largest unit that fits.
+/// How long ago (or how long until) `at` is, in the largest unit that fits, rounded to the
+/// nearest minute, hour or day (4 h 54 min reads "5 hours ago").
 fn relative(at: OffsetDateTime, now: OffsetDateTime) -> String {
     let delta = now - at;
     let past = !delta.is_negative();
@@ -365,8 +366,8 @@ fn relative(at: OffsetDateTime, now: OffsetDateTime) -> String {
     }
     let (n, unit) = match secs {
         0..3_600 => (secs.saturating_add(30) / 60, "minute"),
-        3_600..86_400 => (secs / 3_600, "hour"),
-        86_400..2_592_000 => (secs / 86_400, "day"),
+        3_600..86_400 => (secs.saturating_add(1_800) / 3_600, "hour"),
+        86_400..2_592_000 => (secs.saturating_add(43_200) / 86_400, "day"),
         2_592_000..31_536_000 => (secs / 2_592_000, "month"),
         _ => (secs / 31_536_000, "year"),
     };
