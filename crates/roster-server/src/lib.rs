@@ -200,7 +200,11 @@ impl AppState {
     #[must_use]
     pub fn with_ops_options(self, options: OpsOptions) -> Self {
         let mut inner = Arc::unwrap_or_clone(self.inner);
-        inner.ops = ops::Ops::new(inner.view.store().clone(), inner.view.clock().clone(), options);
+        inner.ops = ops::Ops::new(
+            inner.view.store().clone(),
+            inner.view.clock().clone(),
+            options,
+        );
         Self {
             inner: Arc::new(inner),
         }

@@ -11,7 +11,8 @@
 //! | `/ServiceProviderConfig`, `/ResourceTypes`, `/ResourceTypes/{id}`, `/Schemas`, `/Schemas/{id}` | GET |
 //! | `/Me` | any: 501 |
 //!
-//! plus `GET /healthz` (no authentication) → `200 ok`.
+//! plus, without authentication, `GET /healthz` → `200 ok`, `GET /readyz` (200 when the store
+//! answers, else 503) and `GET /metrics` (Prometheus, unless turned off): see `ops`.
 //!
 //! Paths are matched leniently before routing, because real clients are not exact: Entra ID
 //! and Microsoft's own test suite have called `/users` and `/groups`, so the fixed segments
@@ -57,6 +58,7 @@ const ENDPOINTS: &[&str] = &[
 /// The application: the routes inside every layer (see the crate docs for their order).
 pub(crate) fn app(state: AppState) -> Router {
     let timeout = state.limits().request_timeout;
+    let ops = state.ops().clone();
     Router::new()
         .fallback_service(router(state))
         .layer(middleware::map_request(canonicalize))
@@ -65,6 +67,9 @@ pub(crate) fn app(state: AppState) -> Router {
             time_limit(timeout, req, next)
         }))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            crate::ops::track(ops.clone(), req, next)
+        }))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
@@ -122,7 +127,7 @@ fn router(state: AppState) -> Router {
         .route(&at("/Schemas"), get(discovery::schemas))
         .route(&at("/Schemas/{id}"), get(discovery::schema))
         .route(&at("/Me"), any(resources::me))
-        .merge(crate::ops::router())
+        .merge(crate::ops::router(state.ops().options()))
         .nest("/api", crate::api::router())
         .nest("/console", crate::console::router())
         // The server's root is the console's front door.
@@ -136,6 +141,7 @@ fn router(state: AppState) -> Router {
             |method: Method| async move { Error::MethodNotAllowed(method) },
         )
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::map_request(crate::ops::note_route))
         .with_state(state)
 }
 
@@ -176,13 +182,7 @@ fn request_span(req: &Request) -> Span {
 
 /// The `{connector}` segment of a SCIM path.
 fn connector_of(path: &str) -> Option<&str> {
-    let mut segments = path.split('/').skip(1);
-    let scim = segments.next()?;
-    let v2 = segments.next()?;
-    (scim.eq_ignore_ascii_case("scim") && v2.eq_ignore_ascii_case("v2"))
-        .then(|| segments.next())
-        .flatten()
-        .filter(|c| !c.is_empty())
+    crate::ops::split_scim(path).map(|(connector, _)| connector)
 }
 
 /// Rewrites the request's path to its canonical spelling before routing.

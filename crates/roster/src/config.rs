@@ -1,17 +1,25 @@
 //! Configuration, layered: defaults < TOML file < `ROSTER_*` environment < flags.
 //!
 //! clap reads each flag's environment variable itself, so the figment here only has to put
-//! the file under what clap collected.
+//! the file under what clap collected. Keys without a flag ([`ENV_ONLY`]) are read from their
+//! `ROSTER_*` variable here, between the file and the flags.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use figment::Figment;
-use figment::providers::{Format, Serialized, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{Global, LogFormat, ServeArgs};
+
+/// The keys read from a `ROSTER_*` variable by the configuration rather than by clap (they
+/// have no flag): `ROSTER_METRICS`, `ROSTER_REQUEST_LOG_DAYS`.
+const ENV_ONLY: &[&str] = &["metrics", "request_log_days"];
+
+/// The longest request-log retention accepted, in days (ten years).
+const MAX_REQUEST_LOG_DAYS: u32 = 3650;
 
 /// Everything the binary can be configured with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +37,15 @@ pub(crate) struct Config {
     pub(crate) tls_key: Option<PathBuf>,
     /// Log format.
     pub(crate) log_format: LogFormat,
+    /// `metrics = true` (env `ROSTER_METRICS`): serve Prometheus metrics at `/metrics`
+    /// (requests by connector, route and status, latencies, sync outcomes). Unauthenticated,
+    /// as Prometheus scrapes without credentials, and free of user data; set `false` where
+    /// the port is reachable by people who should not see connector ids and traffic figures.
+    pub(crate) metrics: bool,
+    /// `request_log_days = 14` (env `ROSTER_REQUEST_LOG_DAYS`): how many days the SCIM
+    /// request log keeps each connector's requests (older ones are pruned hourly); `0` turns
+    /// the request log off.
+    pub(crate) request_log_days: u32,
 }
 
 impl Default for Config {
@@ -40,6 +57,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             log_format: LogFormat::Text,
+            metrics: true,
+            request_log_days: 14,
         }
     }
 }
@@ -64,6 +83,16 @@ struct Overrides {
 impl Config {
     /// Loads the configuration for a command.
     pub(crate) fn load(global: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Self> {
+        Self::load_with(global, serve, Env::prefixed("ROSTER_").only(ENV_ONLY))
+    }
+
+    /// [`Config::load`] with `env` in place of the `ROSTER_*` variables of [`ENV_ONLY`] (tests
+    /// cannot set process variables safely).
+    fn load_with(
+        global: &Global,
+        serve: Option<&ServeArgs>,
+        env: impl figment::Provider,
+    ) -> anyhow::Result<Self> {
         let overrides = Overrides {
             database_url: global.database_url.clone(),
             public_url: global.public_url.clone(),
@@ -82,6 +111,7 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         let config: Config = figment
+            .merge(env)
             .merge(Serialized::defaults(overrides))
             .extract()
             .context("invalid configuration")?;
@@ -99,6 +129,10 @@ impl Config {
         anyhow::ensure!(
             self.tls_cert.is_some() == self.tls_key.is_some(),
             "TLS needs both a certificate and a key"
+        );
+        anyhow::ensure!(
+            self.request_log_days <= MAX_REQUEST_LOG_DAYS,
+            "request_log_days must be at most {MAX_REQUEST_LOG_DAYS}"
         );
         for path in [&self.tls_cert, &self.tls_key].into_iter().flatten() {
             anyhow::ensure!(
@@ -139,12 +173,52 @@ mod tests {
     use clap::Parser;
 
     fn load(args: &[&str]) -> anyhow::Result<Config> {
+        load_env(args, "")
+    }
+
+    /// Loads with `env` (TOML, as `key = value` lines) standing for the `ROSTER_*` variables.
+    fn load_env(args: &[&str], env: &str) -> anyhow::Result<Config> {
         let cli = crate::cli::Cli::try_parse_from(args)?;
         let serve = match &cli.command {
             crate::cli::Command::Serve(s) => Some(s),
             _ => None,
         };
-        Config::load(&cli.global, serve)
+        Config::load_with(&cli.global, serve, Toml::string(env))
+    }
+
+    #[test]
+    fn metrics_and_request_log_days_from_file_then_environment() {
+        let c = load(&["roster", "serve"]).unwrap();
+        assert!(c.metrics);
+        assert_eq!(c.request_log_days, 14);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roster.toml");
+        std::fs::write(&file, "metrics = false\nrequest_log_days = 30\n").unwrap();
+        let f = file.to_str().unwrap();
+        let c = load(&["roster", "--config", f, "serve"]).unwrap();
+        assert!(!c.metrics);
+        assert_eq!(c.request_log_days, 30);
+
+        let c = load_env(&["roster", "--config", f, "serve"], "metrics = true").unwrap();
+        assert!(c.metrics, "the environment wins over the file");
+        assert_eq!(c.request_log_days, 30);
+        let c = load_env(&["roster", "serve"], "request_log_days = 0").unwrap();
+        assert_eq!(c.request_log_days, 0);
+
+        let e = load_env(&["roster", "serve"], "request_log_days = 5000").unwrap_err();
+        assert!(format!("{e:#}").contains("request_log_days"), "{e:#}");
+        let e = load_env(&["roster", "serve"], "metrics = \"maybe\"").unwrap_err();
+        assert!(format!("{e:#}").contains("metrics"), "{e:#}");
+    }
+
+    #[test]
+    fn environment_only_keys_are_config_keys() {
+        // A renamed field would otherwise leave its variable silently ignored.
+        let value = serde_json::to_value(Config::default()).unwrap();
+        for key in ENV_ONLY {
+            assert!(value.get(*key).is_some(), "{key} is not a config key");
+        }
     }
 
     #[test]

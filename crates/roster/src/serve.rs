@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use roster_core::idp_view::Limits;
 use roster_core::{Authenticator, IdpView, Store, SystemClock, UuidIds};
-use roster_server::{AppState, HttpLimits};
+use roster_server::{AppState, HttpLimits, OpsOptions};
 
 use crate::config::Config;
 
@@ -46,7 +46,11 @@ pub(crate) async fn run(config: &Config, store: Arc<dyn Store>) -> anyhow::Resul
         .with_context(|| format!("could not listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let public_url = config.public_url_at(addr);
-    let state = AppState::new(idp, auth, public_url.clone(), HttpLimits::default());
+    let state = AppState::new(idp, auth, public_url.clone(), HttpLimits::default())
+        .with_ops_options(OpsOptions {
+            metrics: config.metrics,
+            request_log_days: config.request_log_days,
+        });
 
     let connectors = store
         .connectors()
@@ -84,11 +88,14 @@ pub(crate) async fn run(config: &Config, store: Arc<dyn Store>) -> anyhow::Resul
                 shutdown.graceful_shutdown(Some(GRACE));
             });
             announce(addr, "https", &public_url);
+            let after = state.clone();
             axum_server::from_tcp_rustls(listener, tls)?
                 .handle(handle)
                 .serve(roster_server::app(state).into_make_service())
                 .await
                 .context("server failed")?;
+            // `roster_server::serve` does this itself; axum_server knows nothing of it.
+            after.flush().await;
         }
         None => {
             listener.set_nonblocking(true)?;

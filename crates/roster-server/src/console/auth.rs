@@ -182,14 +182,13 @@ fn login_token_from(state: &AppState, headers: &HeaderMap) -> Option<String> {
 }
 
 /// A fresh login CSRF token: 256 random bits, from the same source as a session's CSRF token
-/// (it is one, for the session that does not exist yet).
-fn new_login_token(state: &AppState) -> Result<String, Response> {
+/// (it is one, for the session that does not exist yet). `None` (logged) if the operating
+/// system has no randomness to give.
+fn new_login_token(state: &AppState) -> Option<String> {
     admin::new_session("", admin_auth::now(state), time::Duration::ZERO)
         .map(|(_, record)| record.csrf)
-        .map_err(|e| {
-            tracing::error!(error = %e, "no randomness for a login token");
-            server_error()
-        })
+        .inspect_err(|e| tracing::error!(error = %e, "no randomness for a login token"))
+        .ok()
 }
 
 /// Equal in constant time (for equal lengths), so the comparison leaks nothing of the cookie.
@@ -258,8 +257,8 @@ async fn login_page(
     let (token, set) = match login_token_from(&state, &headers) {
         Some(token) => (token, false),
         None => match new_login_token(&state) {
-            Ok(token) => (token, true),
-            Err(response) => return response,
+            Some(token) => (token, true),
+            None => return server_error(),
         },
     };
     let page = LoginPage {
@@ -327,9 +326,8 @@ async fn login(
     else {
         // No cookie (expired, blocked, or a cross-site post) or another form's token: a new
         // form, with a new token, and nothing checked.
-        let token = match new_login_token(&state) {
-            Ok(t) => t,
-            Err(response) => return response,
+        let Some(token) = new_login_token(&state) else {
+            return server_error();
         };
         let mut response = again(
             StatusCode::FORBIDDEN,

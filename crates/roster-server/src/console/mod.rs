@@ -134,6 +134,10 @@ impl Admin {
     }
 
     /// Checks a submitted form's `csrf` field: 403 unless it is this session's token.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the page to answer with, returned by handlers with `?` once per request"
+    )]
     pub(crate) fn check_csrf(&self, submitted: &str) -> Result<(), Response> {
         if self.session.csrf_matches(submitted) {
             Ok(())

@@ -27,7 +27,7 @@ use roster_core::store::{
 };
 use roster_core::token::{self, TokenRecord};
 use roster_core::{Authenticator, Clock};
-use roster_server::{AdminOptions, AppState, HttpLimits};
+use roster_server::{AdminOptions, AppState, HttpLimits, OpsOptions};
 use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, oneshot};
@@ -51,6 +51,8 @@ pub(crate) struct Options {
     pub(crate) limits: Limits,
     /// Resource ids that make the store misbehave (see [`Faults`]).
     pub(crate) faults: Faults,
+    /// Metrics and the request log.
+    pub(crate) ops: OpsOptions,
 }
 
 /// A running server and what tests need to talk to it.
@@ -104,7 +106,8 @@ impl TestServer {
             .with_admin_options(AdminOptions {
                 kdf: KdfStrength::Fast,
                 ..AdminOptions::default()
-            });
+            })
+            .with_ops_options(options.ops);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(roster_server::serve(listener, state, async {
             let _ = rx.await;
@@ -492,6 +495,8 @@ pub(crate) struct Faults {
     pub(crate) delay: Duration,
     /// Notified when a `slow` call starts.
     pub(crate) entered: Arc<Notify>,
+    /// While set, listing connectors (what `/readyz` reads) fails.
+    pub(crate) store_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for Faults {
@@ -499,6 +504,7 @@ impl Default for Faults {
         Self {
             delay: Duration::from_secs(60),
             entered: Arc::new(Notify::new()),
+            store_down: Arc::default(),
         }
     }
 }
@@ -545,6 +551,13 @@ impl Store for FaultyStore {
         self.inner.connector(id).await
     }
     async fn connectors(&self) -> Result<Vec<Connector>, StoreError> {
+        if self
+            .faults
+            .store_down
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::backend(std::io::Error::other(BACKEND_SECRET)));
+        }
         self.inner.connectors().await
     }
     async fn set_connector_enabled(&self, id: &str, enabled: bool) -> Result<(), StoreError> {
