@@ -187,10 +187,11 @@ async fn users(pool: &SqlitePool, query: &UserQuery) -> Result<UserPage, StoreEr
                 .push(") > 0)");
         }
         if let Some(g) = &query.member_of {
+            // Driven from the groups of that name (one index range each), not by probing
+            // every user: a group's members are few next to a directory's users.
             qb.push(
-                " AND EXISTS (SELECT 1 FROM dir_memberships AS m \
-                 JOIN dir_groups AS mg ON mg.id = m.group_id \
-                 WHERE m.user_id = u.id AND mg.name_lc = ",
+                " AND u.id IN (SELECT m.user_id FROM dir_groups AS mg \
+                 JOIN dir_memberships AS m ON m.group_id = mg.id WHERE mg.name_lc = ",
             )
             .push_bind(fold_name(g))
             .push(")");

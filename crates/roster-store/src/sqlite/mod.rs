@@ -23,7 +23,7 @@
 //! local writes), `journal` (audit log and sync results), `settings` (connector settings and
 //! their cache), `rows` (directory rows), `admin` (admin accounts, sessions, API tokens, the
 //! request log, the dashboard's figures), `migrations/` (embedded, applied on open: 0001 the
-//! IdP view, 0002 the directory, 0003 administration).
+//! IdP view, 0002 the directory, 0003 administration, 0004 an index for a user's history).
 
 mod admin;
 mod connectors;
@@ -140,6 +140,13 @@ fn migrator() -> Migrator {
             Cow::Borrowed("admin"),
             MigrationType::Simple,
             include_str!("migrations/0003_admin.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            4,
+            Cow::Borrowed("audit subject"),
+            MigrationType::Simple,
+            include_str!("migrations/0004_audit_subject.sql").into_sql_str(),
             false,
         ),
     ])
