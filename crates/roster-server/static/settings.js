@@ -74,6 +74,7 @@
 
   // ---- the mapping tester ----
 
+  // The directory user's fields, in the order people read them; custom attributes follow.
   var FIELDS = [
     ["username", "Username"],
     ["display_name", "Display name"],
@@ -88,6 +89,17 @@
     rule: "always-assign rule",
     copied: "copied from another directory",
     local: "added by hand; kept only if never_remove covers it",
+  };
+
+  // What an outcome means here: compared with the user's directory entry now.
+  var OUTCOMES = {
+    created: "Not in the directory yet: syncing would create this user.",
+    updated: "Syncing would change this user's directory entry as shown.",
+    unchanged: "The directory already holds exactly this.",
+    disabled: "Syncing would disable this user.",
+    deleted: "Syncing would delete this user.",
+    filtered: "Not imported: the drop condition holds, or the user is in no required group.",
+    failed: "The user cannot be synced with these settings; nothing would change.",
   };
 
   var GROUP_STATES = {
@@ -121,14 +133,13 @@
       head.appendChild(el("strong", "tester-username", data.username));
     }
     box.appendChild(head);
+    box.appendChild(el("p", "muted small", OUTCOMES[data.outcome] || ""));
     if (data.reason) { box.appendChild(el("p", "reason", data.reason)); }
 
     if (data.user) {
       var dl = el("dl", "kv tester-user");
-      var seen = {};
       FIELDS.forEach(function (f) {
         if (!(f[0] in data.user)) { return; }
-        seen[f[0]] = true;
         dl.appendChild(el("dt", null, f[1]));
         dl.appendChild(el("dd", null, show(data.user[f[0]])));
       });
@@ -137,11 +148,18 @@
         dl.appendChild(el("dt", null, "Attribute " + k));
         dl.appendChild(el("dd", null, show(attributes[k])));
       });
-      Object.keys(data.user).forEach(function (k) {
-        if (seen[k] || k === "attributes") { return; }
-        dl.appendChild(el("dt", "faint", k));
-        dl.appendChild(el("dd", null, show(data.user[k])));
-      });
+      if (data.user.cleanup) {
+        dl.appendChild(el("dt", null, "Cleanup"));
+        dl.appendChild(el("dd", null, data.user.cleanup.action + " (" + String(data.user.cleanup.reason).replace(/_/g, " ") + ")"));
+      }
+      if (data.user.anonymized) {
+        dl.appendChild(el("dt", null, "Anonymized"));
+        dl.appendChild(el("dd", null, "yes: names and email are a pseudonym"));
+      }
+      if (data.user.last_login) {
+        dl.appendChild(el("dt", null, "Last login"));
+        dl.appendChild(el("dd", null, data.user.last_login));
+      }
       box.appendChild(dl);
     } else {
       box.appendChild(el("p", "muted", "No directory user: the settings would not import this user (see the outcome and warnings)."));

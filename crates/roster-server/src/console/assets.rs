@@ -41,9 +41,9 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../static/settings.js"),
     },
     Asset {
-        name: "settings.css",
+        name: "pages.css",
         content_type: "text/css; charset=utf-8",
-        body: include_str!("../../static/settings.css"),
+        body: include_str!("../../static/pages.css"),
     },
 ];
 

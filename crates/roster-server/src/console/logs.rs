@@ -145,7 +145,10 @@ struct Row {
     seq: i64,
     at: When,
     method: String,
+    /// The path with its query decoded, to be read.
     path: String,
+    /// The path as logged.
+    raw_path: String,
     status: u16,
     badge: &'static str,
     duration_ms: u32,
@@ -232,7 +235,8 @@ async fn log(
             seq: e.seq,
             at: When::new(Some(e.request.at), now),
             method: e.request.method.clone(),
-            path: e.request.path.clone(),
+            path: readable_path(&e.request.path),
+            raw_path: e.request.path.clone(),
             status: e.request.status,
             badge: status_badge(e.request.status),
             duration_ms: e.request.duration_ms,
@@ -322,6 +326,24 @@ async fn entry(
     Ok(render(StatusCode::OK, &page))
 }
 
+/// A logged path with its query string decoded: `/Users?filter=userName eq "a@b.c"` reads
+/// better than its `%20`s and `%22`s. For reading only; the page shows the raw path too.
+fn readable_path(raw: &str) -> String {
+    let Some((path, query)) = raw.split_once('?') else {
+        return raw.to_owned();
+    };
+    let pairs: Vec<String> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.into_owned()
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
 /// A logged body, indented when it is JSON (bodies are logged compact), else as it is.
 fn pretty(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
@@ -376,6 +398,15 @@ mod tests {
                 .contains("since")
         );
         assert_eq!(form_time(Some(want)), "2026-11-30T14:05");
+    }
+
+    #[test]
+    fn queries_are_decoded_for_reading() {
+        assert_eq!(
+            readable_path("/Users?filter=userName%20eq%20%22a%40b.c%22&count=1"),
+            "/Users?filter=userName eq \"a@b.c\"&count=1"
+        );
+        assert_eq!(readable_path("/Users/abc"), "/Users/abc");
     }
 
     #[test]

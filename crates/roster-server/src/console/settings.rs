@@ -277,7 +277,7 @@ async fn submit(
                 layout: admin.layout(Section::Connectors),
                 connector,
                 applied: false,
-                report: ReportView::new(&report),
+                report: ReportView::new(&report, false),
                 text,
                 version,
             };
@@ -389,7 +389,7 @@ async fn run_apply(
         layout: admin.layout(Section::Connectors),
         connector,
         applied: true,
-        report: ReportView::new(&report),
+        report: ReportView::new(&report, true),
         text: String::new(),
         version: report.settings_version.unwrap_or_default(),
     };
@@ -685,15 +685,32 @@ struct ReportPage {
 /// A sync report as the page shows it.
 #[derive(Debug, Clone)]
 struct ReportView {
-    /// `(label, count)` per line of the summary.
-    users: Vec<(&'static str, u64)>,
-    memberships: Vec<(&'static str, u64)>,
-    groups: Vec<(&'static str, u64)>,
+    /// The counts per line of the summary.
+    users: Vec<Count>,
+    memberships: Vec<Count>,
+    groups: Vec<Count>,
     /// Whether anything would change at all.
     changes: bool,
     group_lines: Vec<GroupLine>,
     user_lines: Vec<UserLine>,
     truncated: bool,
+}
+
+/// One figure of a report's summary.
+#[derive(Debug, Clone)]
+struct Count {
+    label: &'static str,
+    n: u64,
+}
+
+impl Count {
+    fn all(counts: &[(&'static str, u64)]) -> Vec<Self> {
+        counts.iter().map(|&(label, n)| Self { label, n }).collect()
+    }
+
+    fn is_zero(&self) -> bool {
+        self.n == 0
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -707,6 +724,9 @@ struct GroupLine {
 #[derive(Debug, Clone)]
 struct UserLine {
     name: String,
+    /// The name the user's page has now: before a preview's rename, none for a user a preview
+    /// would create or an apply deleted.
+    link: Option<String>,
     scim_id: String,
     outcome: &'static str,
     badge: &'static str,
@@ -734,9 +754,9 @@ struct MembershipLine {
 }
 
 impl ReportView {
-    fn new(report: &SyncReport) -> Self {
+    fn new(report: &SyncReport, applied: bool) -> Self {
         let s = &report.summary;
-        let users = vec![
+        let users = Count::all(&[
             ("created", s.created),
             ("updated", s.updated),
             ("renamed", s.renamed),
@@ -747,17 +767,17 @@ impl ReportView {
             ("not imported", s.filtered),
             ("failed", s.failed),
             ("unchanged", s.unchanged),
-        ];
-        let memberships = vec![
+        ]);
+        let memberships = Count::all(&[
             ("added", s.memberships_added),
             ("removed", s.memberships_removed),
-        ];
-        let groups = vec![
+        ]);
+        let groups = Count::all(&[
             ("created", s.groups_created),
             ("renamed", s.groups_renamed),
             ("deleted", s.groups_deleted),
             ("failed", s.groups_failed),
-        ];
+        ]);
         let group_lines = report
             .groups
             .iter()
@@ -801,7 +821,17 @@ impl ReportView {
                     }) => (events.as_slice(), field_changes(Some(before), after)),
                     Some(UserChange::Delete { .. }) | None => (&[][..], Vec::new()),
                 };
+                let link = match (&r.user, applied) {
+                    (Some(UserChange::Create { .. }), false)
+                    | (Some(UserChange::Delete { .. }), true) => None,
+                    (
+                        Some(UserChange::Update { before, .. } | UserChange::Delete { before, .. }),
+                        false,
+                    ) => Some(before.username.clone()),
+                    _ => u.username.clone(),
+                };
                 UserLine {
+                    link,
                     name: u.username.clone().unwrap_or_else(|| r.scim_id.clone()),
                     scim_id: r.scim_id.clone(),
                     outcome: r.outcome.as_str(),
