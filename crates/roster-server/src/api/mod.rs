@@ -17,6 +17,12 @@
 //!
 //! Handlers are thin: extract, call the store (or the mapping tester), map. Every write takes
 //! a `WriteContext` with the caller as actor and the request's `x-request-id`.
+//!
+//! Listings page with `limit` (default 100, at most 1000; anything else is a 400) and an
+//! opaque cursor: pass a page's `next` as the next request's `after`. The request log pages
+//! backwards (`next_before`), the audit log and the change feed by sequence number
+//! (`next_since`, `next_after`). Request bodies are JSON (`application/json` or none); an
+//! empty body reads as `{}`.
 
 mod app;
 mod connectors;

@@ -75,6 +75,7 @@ use super::{app, connectors, directory, logs, sync, tokens};
         (name = "directory", description = "Directories, users, groups, memberships, the audit log"),
         (name = "api tokens", description = "Admin and application API tokens"),
         (name = "application", description = "The effective directory and the change feed, read-only"),
+        (name = "meta", description = "This document"),
     )
 )]
 pub(crate) struct ApiDoc;
