@@ -59,7 +59,11 @@ pub(super) fn routes() -> Router<AppState> {
 /// The login limiters, one set per application (so that two servers in one process, as in the
 /// tests, do not share counts). Made on first use, when the configured rate is known.
 #[derive(Debug, Default)]
-pub(super) struct LoginGuards(OnceLock<LoginGuard>);
+pub(super) struct LoginGuards {
+    limits: OnceLock<LoginGuard>,
+    /// A hash of a password nobody knows, verified when the username does not exist.
+    dummy_hash: OnceLock<String>,
+}
 
 /// The layer that gives the console's handlers their [`LoginGuards`].
 pub(super) fn login_guard_layer() -> Extension<Arc<LoginGuards>> {
@@ -70,8 +74,6 @@ pub(super) fn login_guard_layer() -> Extension<Arc<LoginGuards>> {
 struct LoginGuard {
     by_client: DefaultKeyedRateLimiter<IpAddr>,
     by_user: DefaultKeyedRateLimiter<String>,
-    /// A hash of a password nobody knows, verified when the username does not exist.
-    dummy_hash: OnceLock<String>,
 }
 
 /// Keys kept before the limiters forget the ones that are back to a full burst.
@@ -79,16 +81,33 @@ const MAX_KEYS: usize = 10_000;
 
 impl LoginGuards {
     fn get(&self, state: &AppState) -> &LoginGuard {
-        self.0.get_or_init(|| {
+        self.limits.get_or_init(|| {
             let per_minute = NonZeroU32::new(state.admin_options().login_attempts_per_minute)
                 .unwrap_or(NonZeroU32::MIN);
             let quota = Quota::per_minute(per_minute);
             LoginGuard {
                 by_client: RateLimiter::keyed(quota),
                 by_user: RateLimiter::keyed(quota),
-                dummy_hash: OnceLock::new(),
             }
         })
+    }
+
+    /// Whether `password` matches `stored`, the account's hash, or (no account) the dummy
+    /// hash, which is then a mismatch whatever it says. The dummy is made on the first
+    /// attempt of all, whoever it is for, so that no attempt alone pays for making it.
+    /// Blocking: argon2 is milliseconds of CPU.
+    fn verify(&self, kdf: KdfStrength, stored: Option<&str>, password: &str) -> bool {
+        let dummy = self.dummy_hash.get_or_init(|| {
+            admin::hash_password("not the password of any account", kdf)
+                .expect("hashing a fixed valid password succeeds")
+        });
+        match stored {
+            Some(hash) => admin::verify_password(hash, password),
+            None => {
+                let _ = admin::verify_password(dummy, password);
+                false
+            }
+        }
     }
 }
 
@@ -110,13 +129,6 @@ impl LoginGuard {
             (Ok(()), Ok(())) => Ok(()),
             (Err(e), _) | (_, Err(e)) => Err(e.wait_time_from(now)),
         }
-    }
-
-    fn dummy_hash(&self, kdf: KdfStrength) -> &str {
-        self.dummy_hash.get_or_init(|| {
-            admin::hash_password("not the password of any account", kdf)
-                .expect("hashing a fixed valid password succeeds")
-        })
     }
 }
 
@@ -379,14 +391,13 @@ async fn login(
         }
     };
     let kdf = state.admin_options().kdf;
-    let hash = account.as_ref().map_or_else(
-        || guard.dummy_hash(kdf).to_owned(),
-        |a| a.password_hash.clone(),
-    );
+    let stored = account.as_ref().map(|a| a.password_hash.clone());
     let password = form.password.clone();
-    let matches = tokio::task::spawn_blocking(move || admin::verify_password(&hash, &password))
-        .await
-        .unwrap_or(false);
+    let verifier = guards.clone();
+    let matches =
+        tokio::task::spawn_blocking(move || verifier.verify(kdf, stored.as_deref(), &password))
+            .await
+            .unwrap_or(false);
     let Some(account) = account.filter(|_| matches) else {
         tracing::info!(client = ?client_ip, "console login failed");
         return again(
@@ -528,12 +539,22 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_user_never_matches_not_even_the_dummy_password() {
+        let guards = LoginGuards::default();
+        let fast = KdfStrength::Fast;
+        assert!(!guards.verify(fast, None, "not the password of any account"));
+        assert!(guards.dummy_hash.get().is_some());
+        let real = admin::hash_password("correct horse battery", fast).unwrap();
+        assert!(guards.verify(fast, Some(&real), "correct horse battery"));
+        assert!(!guards.verify(fast, Some(&real), "correct horse battery!"));
+    }
+
+    #[test]
     fn the_limit_counts_per_user_and_per_client() {
         let quota = Quota::per_minute(NonZeroU32::new(3).unwrap());
         let guard = LoginGuard {
             by_client: RateLimiter::keyed(quota),
             by_user: RateLimiter::keyed(quota),
-            dummy_hash: OnceLock::new(),
         };
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();

@@ -52,7 +52,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequestParts, OriginalUri, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use roster_core::admin::SessionRecord;
@@ -181,6 +181,11 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         if let Some(session) = crate::admin_auth::session(state, &parts.headers).await {
             return Ok(Self { session });
+        }
+        // A form posted after the session ended cannot be replayed by a GET after the login:
+        // that comes back to the dashboard instead.
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            return Err(Redirect::to("/console/login").into_response());
         }
         let here = parts
             .extensions

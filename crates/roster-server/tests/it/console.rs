@@ -229,6 +229,12 @@ async fn pages_without_a_session_go_to_the_login_page_and_back() {
         "/console/login?next=%2Fconsole%2Fconnectors%2Fokta%3Fx%3D1"
     );
 
+    // A form posted without a session is not replayed after the login.
+    let post = console
+        .post("/console/connectors/okta/disable", &[("csrf", "x")])
+        .await;
+    assert_eq!((post.status, post.location()), (303, "/console/login"));
+
     let login = console.get(r.location()).await;
     assert_eq!(login.hidden("next"), "/console/connectors/okta?x=1");
     let done = console
