@@ -127,6 +127,8 @@ struct SettingsPage {
     origin: String,
     updated: When,
     notice: Option<Notice>,
+    /// Whether the notice offers the apply button (the page header offers it otherwise).
+    offer_apply: bool,
     problems: Vec<Problem>,
     picker: Vec<PickUser>,
     picker_total: u64,
@@ -212,6 +214,7 @@ async fn editor(
         version,
         origin,
         updated: When::new(stored.updated_at, state.clock().now()),
+        offer_apply: notice.as_ref().is_some_and(|n| n.offer_apply),
         notice,
         problems,
         picker_more: picker_total > picker.len() as u64,

@@ -189,6 +189,8 @@ async fn the_settings_page_shows_the_template_and_explains_every_field() {
         r.text
     );
     assert!(r.text.contains("the defaults: never saved"));
+    // Applying the stored settings is always at hand.
+    assert_eq!(r.text.matches("id=\"apply\"").count(), 1);
     // Every field is explained beside it.
     for field in [
         "username",
@@ -363,7 +365,11 @@ async fn save_redirects_with_a_notice_and_apply_changes_the_directory() {
         .await;
     assert_html(&page, 200);
     assert!(page.text.contains("Saved as version 1"));
-    assert!(page.text.contains("id=\"apply\""));
+    assert_eq!(
+        page.text.matches("id=\"apply\"").count(),
+        1,
+        "in the notice"
+    );
     // The editor now holds the stored document, at its version.
     assert!(page.text.contains("name=\"version\" value=\"1\""));
     assert!(page.text.contains("strip_domain(user.userName)"));
