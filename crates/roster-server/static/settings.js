@@ -266,6 +266,12 @@
       window.roster.api(testUrl, { method: "POST", body: body })
         .then(function (data) {
           if (mine !== latest) { return; }
+          // A page instead of JSON: the session ended and the answer is the login page.
+          if (!data || typeof data !== "object") {
+            renderProblems(out, "Your session has ended: reload the page to sign in again.", [], editor);
+            status.textContent = "";
+            return;
+          }
           renderResult(out, data);
           status.textContent = "Result for the text in the editor (not saved).";
         })
@@ -297,6 +303,7 @@
     var searchSoon = debounce(function () {
       var url = usersUrl + "?search=" + encodeURIComponent(search.value.trim());
       window.roster.api(url).then(function (data) {
+        if (!data || !Array.isArray(data.users)) { throw new Error("not a list"); }
         var keep = select.value;
         var first = select.options[0];
         select.textContent = "";
