@@ -243,9 +243,10 @@ impl FromRequestParts<AppState> for AdminCaller {
     }
 }
 
-/// A caller of the application API: an app or admin token, or a console session.
-#[derive(Debug, Clone)]
-pub(crate) struct AppCaller(pub(crate) Principal);
+/// A caller of the application API: an app or admin token, or a console session. The API
+/// only reads, so who it is does not matter once it is let in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppCaller;
 
 impl FromRequestParts<AppState> for AppCaller {
     type Rejection = AuthRejection;
@@ -254,7 +255,7 @@ impl FromRequestParts<AppState> for AppCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        principal(state, parts, ApiScope::App).await.map(Self)
+        principal(state, parts, ApiScope::App).await.map(|_| Self)
     }
 }
 
