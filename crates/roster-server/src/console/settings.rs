@@ -981,7 +981,7 @@ fn field_changes(before: Option<&UserData>, after: &UserData) -> Vec<FieldChange
 }
 
 /// The badge colour of an outcome.
-pub(super) fn badge(outcome: &Outcome) -> &'static str {
+fn badge(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Created => "ok",
         Outcome::Updated => "info",
