@@ -91,7 +91,12 @@ pub(crate) async fn run(config: &Config, store: Arc<dyn Store>) -> anyhow::Resul
             let after = state.clone();
             axum_server::from_tcp_rustls(listener, tls)?
                 .handle(handle)
-                .serve(roster_server::app(state).into_make_service())
+                // With the client's address, as `roster_server::serve` gives it: the console's
+                // per-address login limit reads it, and is off for requests without one.
+                .serve(
+                    roster_server::app(state)
+                        .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
                 .await
                 .context("server failed")?;
             // `roster_server::serve` does this itself; axum_server knows nothing of it.
