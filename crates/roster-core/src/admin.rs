@@ -391,27 +391,55 @@ pub struct RequestLogQuery {
 /// boundary) and marked.
 pub const MAX_LOGGED_BODY: usize = 16 * 1024;
 
-/// Attribute names whose values are secrets, compared case-insensitively.
-const SECRET_KEYS: &[&str] = &[
-    "password",
-    "token",
-    "secret",
-    "authorization",
-    "client_secret",
-    "access_token",
-    "refresh_token",
-];
+/// Words that make a name a secret's wherever they occur in it, ignoring case: containment
+/// rather than equality, so that `userPassword`, `clientSecret`, `access_token` and `apiToken`
+/// are caught along with `password`, `secret` and `token`.
+const SECRET_WORDS: &[&str] = &["password", "secret", "token"];
+/// Names that are a secret's only as a whole, ignoring case.
+const SECRET_NAMES: &[&str] = &["authorization", "api_key", "apikey"];
+
+/// Whether an attribute or query parameter named `name` holds a secret (see
+/// [`mask_secrets`]).
+#[must_use]
+pub fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| lower.contains(w)) || SECRET_NAMES.contains(&lower.as_str())
+}
+
+/// Whether a SCIM PATCH operation's `path` (RFC 7644 §3.5.2) points at a secret:
+/// `password`, `urn:…:User:password`, `credentials.token`; a value filter
+/// (`emails[type eq "password"]`) does not count, only attribute names.
+fn is_secret_path(path: &str) -> bool {
+    let mut names = String::with_capacity(path.len());
+    let mut depth = 0_u32;
+    for c in path.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => names.push(c),
+            _ => {}
+        }
+    }
+    // The schema URN's last `:` precedes the attribute; `.` separates sub-attributes.
+    let attribute = names.rsplit(':').next().unwrap_or_default();
+    attribute.split('.').any(is_secret_name)
+}
 
 /// A body as the request log keeps it: in JSON bodies, the value of every attribute named like
-/// a secret (`password`, `token`, …, at any depth) becomes `"***"`; a body that is not JSON is
-/// kept only as its length, since secrets in it cannot be found. Cut to [`MAX_LOGGED_BODY`].
+/// a secret ([`is_secret_name`]: `password`, `userPassword`, `token`, …, at any depth) becomes
+/// `"***"`, and so does the `value` of a PATCH operation whose `path` names one
+/// (`{"op": "replace", "path": "password", "value": "…"}`); a body that is not JSON is kept
+/// only as its length, since secrets in it cannot be found. Cut to [`MAX_LOGGED_BODY`].
 #[must_use]
 pub fn mask_secrets(body: &[u8]) -> String {
     fn mask(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(map) => {
+                let secret_value = map.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("path") && v.as_str().is_some_and(is_secret_path)
+                });
                 for (k, v) in map.iter_mut() {
-                    if SECRET_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s)) {
+                    if is_secret_name(k) || (secret_value && k.eq_ignore_ascii_case("value")) {
                         *v = serde_json::Value::String("***".to_owned());
                     } else {
                         mask(v);
@@ -525,5 +553,26 @@ mod tests {
         assert_eq!(mask_secrets(b"not json"), "(8 bytes, not JSON: not kept)");
         let long = format!(r#"{{"a":"{}"}}"#, "é".repeat(MAX_LOGGED_BODY));
         assert!(mask_secrets(long.as_bytes()).ends_with("… (cut)"));
+    }
+
+    #[test]
+    fn secrets_set_through_patch_paths_or_other_names_are_masked() {
+        let body = br#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+            {"op":"replace","path":"password","value":"hunter2"},
+            {"op":"replace","Path":"urn:ietf:params:scim:schemas:core:2.0:User:password","value":"hunter3"},
+            {"op":"add","path":"emails[type eq \"password\"].value","value":"a@b.c"},
+            {"op":"replace","value":{"userPassword":"hunter4","clientSecret":"s","apiToken":"t"}},
+            {"op":"replace","path":"displayName","value":"Ada"}]}"#;
+        let masked = mask_secrets(body);
+        for secret in ["hunter2", "hunter3", "hunter4", "\"s\"", "\"t\""] {
+            assert!(!masked.contains(secret), "{secret} in {masked}");
+        }
+        // Values that are not secrets stay readable, a filter on a value included.
+        assert!(
+            masked.contains("a@b.c") && masked.contains("Ada"),
+            "{masked}"
+        );
+        assert!(is_secret_name("ACCESS_TOKEN") && is_secret_name("api_key"));
+        assert!(!is_secret_name("filter") && !is_secret_name("userName"));
     }
 }

@@ -34,7 +34,7 @@ use axum::extract::Request;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 use metrics_exporter_prometheus::PrometheusHandle;
-use roster_core::admin::{MAX_LOGGED_BODY, NewRequestLog, mask_secrets};
+use roster_core::admin::{MAX_LOGGED_BODY, NewRequestLog, is_secret_name, mask_secrets};
 use roster_core::{Clock, Store};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -61,18 +61,6 @@ const MAX_PATH: usize = 2048;
 const MAX_REQUEST_ID: usize = 128;
 /// The largest error body read for the log.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-/// Query parameters whose values are secrets, compared case-insensitively.
-const SECRET_PARAMS: &[&str] = &[
-    "access_token",
-    "token",
-    "password",
-    "secret",
-    "client_secret",
-    "refresh_token",
-    "authorization",
-    "api_key",
-];
-
 /// What the queue carries.
 #[derive(Debug)]
 pub(super) enum Message {
@@ -242,11 +230,12 @@ fn logged_path(below: &str, query: Option<&str>) -> String {
     path
 }
 
-/// Whether a raw (still encoded) query parameter name is one whose value is a secret.
+/// Whether a raw (still encoded) query parameter name is one whose value is a secret, by the
+/// same names as in bodies ([`is_secret_name`]).
 fn is_secret_param(raw: &str) -> bool {
     form_urlencoded::parse(raw.as_bytes())
         .next()
-        .is_some_and(|(name, _)| SECRET_PARAMS.iter().any(|s| name.eq_ignore_ascii_case(s)))
+        .is_some_and(|(name, _)| is_secret_name(&name))
 }
 
 /// At most `max` bytes of `s`, cut on a character boundary.

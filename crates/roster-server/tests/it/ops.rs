@@ -450,3 +450,34 @@ async fn shutdown_writes_what_the_log_still_holds() {
     assert_eq!(all[0].request.path, "/Users/missing");
     assert_eq!(all[0].request.status, 404);
 }
+
+#[tokio::test]
+async fn a_failed_patch_that_sets_a_password_by_path_is_logged_masked() {
+    let server = TestServer::start().await;
+    let conn = server.connector("ops-log-patch").await;
+    // An unknown user: the PATCH fails (404) after its body was read.
+    let r = conn
+        .patch_ops(
+            "/Users/no-such-user?access_token=t0ps3cret&apiKey=k3y",
+            json!([
+                {"op": "replace", "path": "password", "value": "hunter2-by-path"},
+                {"op": "replace", "value": {"userPassword": "hunter3-by-name"}},
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    let e = logged(&server, "ops-log-patch", "the 404", |e| {
+        e.request.status == 404
+    })
+    .await;
+    let request = e.request.request_body.as_deref().expect("the request body");
+    for secret in ["hunter2", "hunter3", "t0ps3cret", "k3y"] {
+        assert!(!format!("{e:?}").contains(secret), "{secret} in {e:?}");
+    }
+    assert!(request.contains(r#""path":"password""#), "{request}");
+    assert_eq!(
+        e.request.path,
+        "/Users/no-such-user?access_token=***&apiKey=***"
+    );
+}
