@@ -417,6 +417,18 @@ async fn login(
         tracing::error!(error = %e, "could not store a console session");
         return server_error();
     }
+    // The session the browser held until now, if any, ends here rather than at its expiry:
+    // the new cookie replaces it in this browser, and a copy of the old one (or one planted
+    // before the login) must not stay signed in beside it.
+    if let Some(old) = admin_auth::cookie_value(&state, &headers)
+        && let Err(e) = state
+            .store()
+            .admin()
+            .delete_session(&admin::session_hash(old))
+            .await
+    {
+        tracing::warn!(error = %e, "could not end the session a login replaced");
+    }
     if let Err(e) = state
         .store()
         .admin()

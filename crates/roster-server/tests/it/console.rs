@@ -943,3 +943,45 @@ async fn static_files_are_served_with_long_lived_cache_headers() {
     assert!(js.html.contains("data-copy"));
     assert_eq!(console.get("/console/static/nope.js").await.status, 404);
 }
+
+#[tokio::test]
+async fn signing_in_again_ends_the_session_the_browser_held() {
+    let server = TestServer::start().await;
+    let old = signed_in(&server).await;
+    let old_session: Vec<String> = old
+        .cookies
+        .iter()
+        .filter(|c| c.contains("roster_session="))
+        .cloned()
+        .collect();
+    assert_eq!(old_session.len(), 1, "{:?}", old.cookies);
+
+    // The same browser signs in again: it fetches the form (here without its session, which
+    // would be sent back to the dashboard), then posts it with the session cookie it holds.
+    let mut again = Console::new(&server.url);
+    let form = again.get("/console/login").await;
+    again.keep(&form.set_cookie("roster_login").expect("the form's cookie"));
+    let token = form.hidden("login_csrf");
+    again.cookies.extend(old_session.iter().cloned());
+    let r = again
+        .post(
+            "/console/login",
+            &[
+                ("username", ADMIN),
+                ("password", PASSWORD),
+                ("next", ""),
+                ("login_csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.html);
+    let new = r.set_cookie("roster_session").expect("a new session");
+    assert_ne!(pair(&new), old_session[0], "a new session id");
+
+    // The session it replaced opens nothing any more; the new one works.
+    let replayed = old.get("/console/").await;
+    assert_eq!(replayed.status, 303);
+    assert!(replayed.location().starts_with("/console/login"));
+    again.keep(&new);
+    assert_eq!(again.get("/console/").await.status, 200);
+}
