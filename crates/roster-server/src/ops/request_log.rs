@@ -19,8 +19,8 @@
 //!   up to [`BATCH`], at most [`BATCH_WINDOW`] after the first one arrived, so the store's
 //!   writer sees one short job per batch instead of one per request. A batch the store refuses
 //!   is logged and dropped; the task goes on. The same task prunes entries older than the
-//!   retention once an hour, refreshes the connectors metrics may name, and runs the metrics
-//!   recorder's upkeep.
+//!   retention and deletes expired console sessions once an hour, refreshes the connectors
+//!   metrics may name, and runs the metrics recorder's upkeep.
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -316,6 +316,7 @@ impl Task {
                     if last_prune.is_none_or(|t| t.elapsed() >= PRUNE) {
                         last_prune = Some(Instant::now());
                         self.prune().await;
+                        self.end_expired_sessions().await;
                     }
                 }
             }
@@ -341,6 +342,21 @@ impl Task {
                 .known
                 .replace(connectors.into_iter().map(|c| c.id).collect::<HashSet<_>>()),
             Err(e) => tracing::warn!(error = %e, "could not list the connectors for metrics"),
+        }
+    }
+
+    /// Deletes console sessions past their expiry: they open nothing already (every read
+    /// checks the expiry), but nothing else removes them, one row per login.
+    async fn end_expired_sessions(&self) {
+        match self
+            .store
+            .admin()
+            .delete_expired_sessions(self.clock.now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(ended, "deleted expired console sessions"),
+            Err(e) => tracing::warn!(error = %e, "could not delete expired console sessions"),
         }
     }
 

@@ -481,3 +481,53 @@ async fn a_failed_patch_that_sets_a_password_by_path_is_logged_masked() {
         "/Users/no-such-user?access_token=***&apiKey=***"
     );
 }
+
+#[tokio::test]
+async fn expired_console_sessions_are_deleted_by_the_housekeeping() {
+    use roster_core::admin;
+
+    let server = TestServer::start().await;
+    server
+        .admin_account("ops-sessions", "correct horse battery staple")
+        .await;
+    let now = time::OffsetDateTime::now_utc();
+    let twelve_hours = time::Duration::hours(12);
+    let (_, expired) = admin::new_session(
+        "ops-sessions",
+        now - time::Duration::hours(13),
+        twelve_hours,
+    )
+    .unwrap();
+    let (_, live) = admin::new_session("ops-sessions", now, twelve_hours).unwrap();
+    for s in [&expired, &live] {
+        server.store.admin().create_session(s).await.unwrap();
+    }
+    // Any request starts the background task, whose first housekeeping runs at once.
+    let r = server.raw(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server
+        .store
+        .admin()
+        .session(&expired.id_hash)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the expired session is still stored"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        server
+            .store
+            .admin()
+            .session(&live.id_hash)
+            .await
+            .unwrap()
+            .is_some(),
+        "a live session stays"
+    );
+}
