@@ -5,7 +5,8 @@
 //! that user's own directory's memberships, and one group per name, of the earliest directory
 //! holding it (Crowd's semantics without membership aggregation). They never see connector
 //! tokens, settings, request logs, IdP links or cleanup state: the change feed leaves out
-//! settings rows, whose documents are the admins'.
+//! settings rows, whose documents are the admins', and takes IdP links and cleanup state out
+//! of the audit rows it shows.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -15,9 +16,10 @@ use utoipa::IntoParams;
 
 use super::error::ApiError;
 use super::extract::{ApiQuery, decode_cursor, encode_cursor, limit};
-use super::model::{AppGroup, AppGroupPage, AppUserDetail, AppUserPage, ChangesOut};
+use super::model::{AppGroup, AppGroupPage, AppUserDetail, AppUserPage, AuditEntryOut, ChangesOut};
 use crate::AppState;
 use crate::admin_auth::AppCaller;
+use serde_json::Value;
 
 /// The query of the application listings.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -222,8 +224,44 @@ pub(crate) async fn changes(
         changes: rows
             .into_iter()
             .filter(|e| e.subject.kind != SubjectKind::Settings)
-            .map(Into::into)
+            .map(|e| for_apps(e.into()))
             .collect(),
         next_after,
     }))
+}
+
+/// Keys of audit values (`before`, `after`, `detail`) that apps do not see, at any depth: a
+/// user's IdP link and cleanup state, a membership's IdP group (see the module docs).
+const ADMIN_ONLY_KEYS: &[&str] = &["idp_id", "idp_group", "cleanup"];
+/// Events of a row's `detail` that are about the same admin-only state.
+const ADMIN_ONLY_EVENTS: &[&str] = &["cleaned_up", "restored", "relinked"];
+
+/// An audit row as the change feed shows it: the audit log holds the whole directory user,
+/// IdP link and cleanup state included, which the application API otherwise never shows.
+fn for_apps(mut entry: AuditEntryOut) -> AuditEntryOut {
+    fn scrub(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.retain(|k, _| !ADMIN_ONLY_KEYS.contains(&k.as_str()));
+                map.values_mut().for_each(scrub);
+            }
+            Value::Array(items) => {
+                items.retain(|item| {
+                    !item
+                        .get("event")
+                        .and_then(Value::as_str)
+                        .is_some_and(|e| ADMIN_ONLY_EVENTS.contains(&e))
+                });
+                items.iter_mut().for_each(scrub);
+            }
+            _ => {}
+        }
+    }
+    for value in [&mut entry.before, &mut entry.after, &mut entry.detail]
+        .into_iter()
+        .flatten()
+    {
+        scrub(value);
+    }
+    entry
 }

@@ -1410,3 +1410,42 @@ async fn the_openapi_document_is_served() {
     assert!(r.body["paths"]["/api/v1/connectors/{id}/mapping-test"]["post"].is_object());
     assert!(r.body["paths"]["/api/v1/changes"]["get"].is_object());
 }
+
+#[tokio::test]
+async fn the_change_feed_shows_no_idp_links_or_cleanup_state() {
+    let (server, admin) = admin().await;
+    let app = Caller::bearer(&server, &server.api_token(ApiScope::App).await);
+    let scim = server.connector("entra").await;
+    let user_id = scim.create_user("adele@contoso.com").await;
+    let group_id = scim.create_group("Sales", &[&user_id]).await;
+    // Deleted in the IdP: a cleanup rule acts on the directory user.
+    assert_eq!(scim.delete(&format!("/Users/{user_id}")).await.status, 204);
+
+    // The admins' audit log has all of it.
+    let audit = admin.get("/api/v1/audit?limit=1000").await;
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    assert!(audit.text.contains("idp_id"), "{}", audit.text);
+    assert!(audit.text.contains(&user_id), "{}", audit.text);
+
+    let feed = app.get("/api/v1/changes?limit=1000").await;
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    assert!(
+        feed.body["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["action"] == "user.create"),
+        "{}",
+        feed.text
+    );
+    for hidden in [
+        "idp_id",
+        "idp_group",
+        "cleanup",
+        "cleaned_up",
+        &user_id,
+        &group_id,
+    ] {
+        assert!(!feed.text.contains(hidden), "{hidden} in {}", feed.text);
+    }
+}
