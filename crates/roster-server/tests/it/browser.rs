@@ -7,6 +7,7 @@
 
 mod driver;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use driver::{PATIENCE, Page};
@@ -25,18 +26,11 @@ const PASSWORD: &str = "correct horse battery staple";
 /// signing out ends the session.
 #[tokio::test]
 async fn first_admin_signs_in() {
-    let server = TestServer::start().await;
+    // Shared with the browser task: the account is made half-way through, once the page has
+    // shown that there is none.
+    let server = Arc::new(TestServer::start().await);
     let url = server.url.clone();
-    let store_ready = std::sync::Arc::new(tokio::sync::Notify::new());
-    let admin_created = std::sync::Arc::new(tokio::sync::Notify::new());
-    // The account is created half-way through, when the page has shown that there is none.
-    let (ready, created) = (store_ready.clone(), admin_created.clone());
-    let make_admin = async {
-        ready.notified().await;
-        server.admin_account(ADMIN, PASSWORD).await;
-        created.notify_one();
-    };
-    let browse = driver::run(move |page: Page| async move {
+    driver::run(move |page: Page| async move {
         // A console page without a session leads to the login page, which comes back after.
         page.goto(&format!("{url}/console/")).await;
         let path = page.wait_for_path("/console/login").await;
@@ -54,8 +48,7 @@ async fn first_admin_signs_in() {
             "a login form with no accounts"
         );
 
-        store_ready.notify_one();
-        admin_created.notified().await;
+        server.admin_account(ADMIN, PASSWORD).await;
         page.client.refresh().await.expect("reload");
 
         page.fill("#username", ADMIN).await;
@@ -90,8 +83,8 @@ async fn first_admin_signs_in() {
         page.goto(&format!("{url}/console/")).await;
         page.wait_for_path("/console/login").await;
         page.find("#login").await;
-    });
-    tokio::join!(make_admin, browse);
+    })
+    .await;
 }
 
 /// A connector made through the form gives a SCIM base URL and token that work as shown: an

@@ -16,6 +16,7 @@
 //! | `ROSTER_SCREENSHOTS=DIR` | [`Page::screenshot`] writes PNGs there; otherwise nowhere |
 
 use std::future::Future;
+use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -58,7 +59,9 @@ where
         if required() {
             panic!("{NOT_INSTALLED}, and ROSTER_BROWSER_TESTS=required");
         }
-        eprintln!("{NOT_INSTALLED}");
+        // Straight to stderr: `eprintln!` is captured, and so hidden, for a passing test, and
+        // this must be seen in the output of a plain `cargo test`.
+        let _ = writeln!(std::io::stderr(), "{NOT_INSTALLED}");
         return;
     };
     let _turn = ONE_AT_A_TIME.lock().await;
