@@ -10,8 +10,9 @@
 //!
 //! ## Login attempts
 //!
-//! Two keyed limiters (governor's GCRA), one per client address and one per username, each
-//! allowing `login_attempts_per_minute` attempts in a burst and refilling at that rate. An
+//! Two keyed limiters (governor's GCRA), one per client address (an IPv6 client's /64) and one
+//! per username, each allowing `login_attempts_per_minute` attempts in a burst and refilling at
+//! that rate. An
 //! attempt is counted *before* the password is looked at: a limited attempt is answered 429
 //! without any password check, so guessing stops even for the right password. This also counts
 //! the rare successful attempt, which is what lets the check come first. The per-address limit
@@ -117,7 +118,7 @@ impl LoginGuard {
     /// get around the other limit.
     fn attempt(&self, client: Option<IpAddr>, username: &str) -> Result<(), Duration> {
         let now = DefaultClock::default().now();
-        let by_client = client.map_or(Ok(()), |ip| self.by_client.check_key(&ip));
+        let by_client = client.map_or(Ok(()), |ip| self.by_client.check_key(&client_key(ip)));
         let by_user = self.by_user.check_key(&username_key(username));
         if self.by_client.len() > MAX_KEYS {
             self.by_client.retain_recent();
@@ -129,6 +130,21 @@ impl LoginGuard {
             (Ok(()), Ok(())) => Ok(()),
             (Err(e), _) | (_, Err(e)) => Err(e.wait_time_from(now)),
         }
+    }
+}
+
+/// The key a client address is limited by. An IPv6 client usually holds a whole /64 (and can
+/// pick any address in it for each request), so its limit is the /64's; an IPv4 address
+/// mapped into IPv6 (a dual-stack listener) is the IPv4 address it stands for.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !u128::from(u64::MAX),
+            )),
+        },
     }
 }
 
@@ -559,6 +575,30 @@ mod tests {
         let real = admin::hash_password("correct horse battery", fast).unwrap();
         assert!(guards.verify(fast, Some(&real), "correct horse battery"));
         assert!(!guards.verify(fast, Some(&real), "correct horse battery!"));
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let quota = Quota::per_minute(NonZeroU32::new(2).unwrap());
+        let guard = LoginGuard {
+            by_client: RateLimiter::keyed(quota),
+            by_user: RateLimiter::keyed(quota),
+        };
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        guard.attempt(Some(a), "u1").unwrap();
+        guard.attempt(Some(b), "u2").unwrap();
+        // Another address of the same /64, for yet another username: the /64 is spent.
+        let c: IpAddr = "2001:db8:1:2::3".parse().unwrap();
+        assert!(guard.attempt(Some(c), "u3").is_err());
+        // Another /64 is not.
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        guard.attempt(Some(other), "u4").unwrap();
+
+        let v4: IpAddr = [192, 0, 2, 7].into();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(mapped), v4);
+        assert_eq!(client_key(v4), v4);
     }
 
     #[test]
