@@ -122,6 +122,19 @@ pub(crate) fn router() -> Router<AppState> {
                 "this endpoint does not support this method",
             )
         })
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// `Cache-Control: no-store` on every answer that did not choose otherwise: answers carry
+/// new tokens (shown once), users' personal data and request logs, none of which may sit in
+/// a shared or disk cache (RFC 6749 §5.1 asks the same of token answers).
+async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The context of a write made by `caller` for this request.

@@ -1449,3 +1449,23 @@ async fn the_change_feed_shows_no_idp_links_or_cleanup_state() {
         assert!(!feed.text.contains(hidden), "{hidden} in {}", feed.text);
     }
 }
+
+#[tokio::test]
+async fn api_answers_are_never_cached() {
+    let (server, admin) = admin().await;
+    let made = admin
+        .post(
+            "/api/v1/api-tokens",
+            &json!({"scope": "app", "description": "cache"}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    assert!(made.body["token"].is_string());
+    let listed = admin.get("/api/v1/users").await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let refused = Caller::anonymous(&server).get("/api/v1/users").await;
+    assert_eq!(refused.status, 401);
+    for r in [&made, &listed, &refused] {
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{}", r.text);
+    }
+}
