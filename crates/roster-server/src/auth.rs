@@ -75,6 +75,8 @@ impl FromRequestParts<AppState> for ConnectorScope {
             .authenticator()
             .authenticate(&id, authorization)
             .await?;
+        // Only now may metrics name the connector (see `ops::AuthSlot`).
+        crate::ops::note_authenticated(&parts.extensions, &id);
         let base_url = state.base_url(&id);
         let request_id = parts
             .headers

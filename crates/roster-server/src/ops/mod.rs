@@ -166,20 +166,20 @@ impl Ops {
     /// The label a request's connector gets in metrics: its id, if that connector exists.
     ///
     /// Labels are held in memory for the life of the process, and anyone can send requests to
-    /// `/scim/v2/<anything>` (they get 401, but they would still mint a series each). So an id
-    /// becomes a label only if it is a connector: one the store listed (refreshed every
-    /// minute and at each scrape) or one a request was just served for. A route matched with
-    /// a status other than 401, 405 or 5xx is such a request: every SCIM handler
-    /// authenticates before anything else can fail, and only the method fallback (405) and
-    /// failures that can happen during authentication (5xx) answer without it. Unknown
-    /// connectors' requests are counted with an empty connector label.
-    fn connector_label(&self, connector: String, matched: bool, status: u16) -> String {
-        let served = matched && status < 500 && !matches!(status, 401 | 405);
+    /// `/scim/v2/<anything>` (they get 401 or 404, but they would still mint a series each).
+    /// So an id becomes a label only if it is a connector: one the store listed (refreshed
+    /// every minute and at each scrape), or the one a request was just authenticated for
+    /// (`authenticated`, noted by the SCIM authentication in the request's [`AuthSlot`]: the
+    /// id as the connector knows it, not the path segment as sent, which a client may spell
+    /// with percent-escapes). Other requests are counted with an empty connector label.
+    fn connector_label(&self, connector: String, authenticated: Option<&String>) -> String {
         let known = &self.inner.known;
-        if known.contains(&connector) {
-            connector
-        } else if served {
-            known.insert(&connector);
+        if let Some(id) = authenticated {
+            if !known.contains(id) {
+                known.insert(id);
+            }
+            id.clone()
+        } else if known.contains(&connector) {
             connector
         } else {
             String::new()
@@ -289,6 +289,19 @@ async fn metrics(State(state): State<AppState>) -> Response {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RouteSlot(Arc<OnceLock<MatchedPath>>);
 
+/// Where the SCIM authentication notes the connector a request was let in for, for
+/// [`track`] (which runs outside the router, like [`RouteSlot`]): only an authenticated
+/// connector's id may become a new metric label.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuthSlot(Arc<OnceLock<String>>);
+
+/// The SCIM authentication's half of [`AuthSlot`]: the request was let in for `connector`.
+pub(crate) fn note_authenticated(extensions: &axum::http::Extensions, connector: &str) {
+    if let Some(slot) = extensions.get::<AuthSlot>() {
+        let _ = slot.0.set(connector.to_owned());
+    }
+}
+
 /// The router's half of [`RouteSlot`]: a layer on every route.
 pub(crate) async fn note_route(req: Request) -> Request {
     if let (Some(slot), Some(path)) = (
@@ -308,6 +321,8 @@ pub(crate) async fn track(ops: Ops, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = RouteSlot::default();
     req.extensions_mut().insert(route.clone());
+    let authenticated = AuthSlot::default();
+    req.extensions_mut().insert(authenticated.clone());
     let method = method_label(req.method());
     let scim = split_scim(req.uri().path());
     let connector = scim.map(|(connector, _)| connector.to_owned());
@@ -328,13 +343,16 @@ pub(crate) async fn track(ops: Ops, mut req: Request, next: Next) -> Response {
     if ops.inner.prometheus.is_some() {
         let route = route.0.get();
         let connector = connector
-            .map(|c| ops.connector_label(c, route.is_some(), status))
+            .map(|c| ops.connector_label(c, authenticated.0.get()))
             .unwrap_or_default();
         let route = route.map_or("unmatched", MatchedPath::as_str);
         prometheus::record_request(connector, route, method, status, elapsed);
     }
     match pending {
-        Some(pending) => {
+        Some(mut pending) => {
+            if let Some(id) = authenticated.0.get() {
+                pending.authenticated_for(id);
+            }
             let (response, entry) = pending.finish(response, elapsed).await;
             ops.log(entry);
             response

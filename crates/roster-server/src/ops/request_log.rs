@@ -102,6 +102,12 @@ impl Pending {
         }
     }
 
+    /// The request was authenticated for the connector `id`: the entry is that connector's,
+    /// however the path spelled its segment (percent-escapes).
+    pub(super) fn authenticated_for(&mut self, id: &str) {
+        id.clone_into(&mut self.entry.connector_id);
+    }
+
     /// Wraps the request's body so that the first [`MAX_LOGGED_BODY`] bytes the handler reads
     /// are copied. A request without a body is left alone.
     pub(super) fn keep_body(&mut self, req: &mut Request) {

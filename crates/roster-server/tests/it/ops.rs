@@ -531,3 +531,48 @@ async fn expired_console_sessions_are_deleted_by_the_housekeeping() {
         "a live session stays"
     );
 }
+
+#[tokio::test]
+async fn unauthenticated_probes_mint_no_connector_labels() {
+    let server = TestServer::start().await;
+    // Connector segments that are not UTF-8 once decoded, or not connector ids at all: each
+    // would be a new series if it became a label. None is authenticated.
+    let mut statuses = Vec::new();
+    for path in [
+        "/scim/v2/%FFops-mint-a/Users",
+        "/scim/v2/%FFops-mint-b/Users/x",
+        "/scim/v2/%FFops-mint-c/Schemas",
+        "/scim/v2/ops-mint-d%FF/Groups",
+    ] {
+        let r = server.raw(Method::GET, path).send().await.unwrap();
+        statuses.push((path, r.status().as_u16()));
+    }
+    // An authenticated request whose path spells its connector with a percent-escape: counted
+    // and logged under the connector's id, not under the spelling.
+    let conn = server.connector("ops-mint-real").await;
+    let r = server
+        .raw(Method::GET, "/scim/v2/ops-mint-re%61l/Users?count=1")
+        .header(
+            "authorization",
+            conn.authorization.as_deref().expect("a token"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    logged(&server, "ops-mint-real", "the escaped request", |e| {
+        e.request.path == "/Users?count=1"
+    })
+    .await;
+
+    let text = scrape(&server).await;
+    for minted in ["%FFops-mint", "ops-mint-d", "ops-mint-re%61l"] {
+        assert!(!text.contains(minted), "{minted}: {statuses:?}\n{text}");
+    }
+    let counted = samples(
+        &text,
+        "roster_http_requests_total",
+        &["connector=\"ops-mint-real\"", "status=\"200\""],
+    );
+    assert_eq!(counted.len(), 1, "{text}");
+}
