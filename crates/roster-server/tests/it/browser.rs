@@ -10,13 +10,12 @@ mod driver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use driver::{PATIENCE, Page};
-use serde_json::{Value, json};
-
 use roster_core::connector::Connector;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::common::{Conn, TestServer};
+use driver::{PATIENCE, Page};
 
 const ADMIN: &str = "ada";
 const PASSWORD: &str = "correct horse battery staple";
@@ -102,8 +101,9 @@ async fn a_connector_made_in_the_console_receives_users() {
         page.fill("#name", "Entra ID").await;
         page.click("#create-connector").await;
 
-        let heading = page.text("h1").await;
-        assert_eq!(heading, "Entra ID is ready");
+        // The next page's heading, not this one's: a click does not wait for the answer.
+        page.wait_for_text("h1", "is ready").await;
+        assert_eq!(page.text("h1").await, "Entra ID is ready");
         let base = page.text("#scim-base-url").await;
         assert_eq!(base, format!("{url}/scim/v2/entra-id"));
         let token = page.text("#scim-token").await;
@@ -230,6 +230,24 @@ async fn a_settings_change_is_previewed_and_applied() {
                 .await
                 .contains("upper(user.name.familyName)")
         );
+
+        // The other way: save, then apply the stored settings from the notice.
+        page.set_value("#settings", GIVEN_FIRST).await;
+        page.click("#save").await;
+        let notice = page
+            .wait_for_text("#settings-notice", "Saved as version")
+            .await;
+        assert!(notice.contains("apply them now"), "{notice}");
+        page.click("#settings-notice #apply").await;
+        page.wait_for_text("h1", "Applied").await;
+        let updated = page.text("#preview-summary [data-count='updated']").await;
+        assert_eq!(updated, format!("{} updated", PEOPLE.len()));
+        page.goto(&user_page).await;
+        let card = page.text("#user-in-entra-id").await;
+        assert!(
+            card.contains("Adele VANCE"),
+            "after the second apply: {card}"
+        );
     })
     .await;
 }
@@ -332,12 +350,13 @@ async fn the_mapping_tester_shows_a_provisioned_user() {
         // A broken expression is reported in place, not applied.
         page.set_value("#settings", "[mapping]\ndisplay_name = 'user.name.'\n")
             .await;
-        page.wait_until(
-            "#mapping-result",
-            |t| t.contains("problem") || t.contains("line"),
-            "the problem",
-        )
-        .await;
+        page.wait_for_text("#mapping-result", "The settings have problems")
+            .await;
+        let problem = page.text("#mapping-result .problem").await;
+        assert!(
+            problem.contains("display_name") && problem.contains("line 2"),
+            "the problem is placed as: {problem}"
+        );
     })
     .await;
 }
@@ -345,6 +364,10 @@ async fn the_mapping_tester_shows_a_provisioned_user() {
 /// Display name "FAMILY, Given": a change the preview, the tester and the user's page show.
 const FAMILY_FIRST: &str = "[mapping]\n\
     display_name = 'upper(user.name.familyName) + \", \" + user.name.givenName'\n";
+
+/// Display name "Given FAMILY".
+const GIVEN_FIRST: &str = "[mapping]\n\
+    display_name = 'user.name.givenName + \" \" + upper(user.name.familyName)'\n";
 
 /// A password sent by mistake: it must never be shown.
 const SECRET_PASSWORD: &str = "Pa55word-never-shown";

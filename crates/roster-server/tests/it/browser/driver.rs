@@ -455,6 +455,11 @@ impl Page {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("screenshot directory");
         let (width, height) = WINDOW;
+        // From the top, whatever a click or a focused field scrolled to.
+        self.client
+            .execute("window.scrollTo(0, 0);", vec![])
+            .await
+            .expect("scroll to the top");
         let content = self
             .client
             .execute("return document.documentElement.scrollHeight;", vec![])
