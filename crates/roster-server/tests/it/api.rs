@@ -1469,3 +1469,82 @@ async fn api_answers_are_never_cached() {
         assert_eq!(r.header("cache-control"), Some("no-store"), "{}", r.text);
     }
 }
+
+#[tokio::test]
+async fn bad_input_is_a_client_error_never_a_server_error() {
+    let (server, admin) = admin().await;
+    let app = Caller::bearer(&server, &server.api_token(ApiScope::App).await);
+    let scim = server.connector("entra").await;
+    scim.create_user("adele@contoso.com").await;
+    let gets = [
+        "/api/v1/users?limit=99999999999",
+        "/api/v1/users?limit=-1",
+        "/api/v1/users?after=00",
+        "/api/v1/users?after=5b22",
+        "/api/v1/users?after=ffff",
+        "/api/v1/users?after=%FF",
+        "/api/v1/users?directory=%00",
+        "/api/v1/users/%FF",
+        "/api/v1/users/%00",
+        "/api/v1/groups?after=7b7d",
+        "/api/v1/audit?since=-9223372036854775808",
+        "/api/v1/audit?limit=0",
+        "/api/v1/connectors/%FF",
+        "/api/v1/connectors/nope/request-log?since=2026-13-01T00:00:00Z",
+        "/api/v1/connectors/entra/request-log?since=yesterday",
+        "/api/v1/connectors/entra/request-log?before=-9223372036854775808",
+        "/api/v1/connectors/entra/request-log?status=99999",
+        "/api/v1/connectors/entra/request-log/99999999999999999999",
+        "/api/v1/connectors/entra/results?outcome=%FF",
+        "/api/v1/connectors/entra/results?limit=1001",
+        "/api/v1/connectors/nope/settings",
+        "/api/v1/connectors/nope/results",
+    ];
+    for path in gets {
+        let r = admin.get(path).await;
+        assert!(r.status < 500, "{path}: {} {}", r.status, r.text);
+    }
+    for path in [
+        "/api/v1/directory/users?after=5b22",
+        "/api/v1/directory/users?after=ffff",
+        "/api/v1/directory/users/%FF",
+        "/api/v1/directory/groups/%FF/members",
+        "/api/v1/directory/groups?after=7b7d",
+        "/api/v1/changes?after=-9223372036854775808&limit=1000",
+    ] {
+        let r = app.get(path).await;
+        assert!(r.status < 500, "{path}: {} {}", r.status, r.text);
+    }
+    let posts: [(&str, Value); 7] = [
+        ("/api/v1/connectors", json!({"name": "x", "id": "../x"})),
+        ("/api/v1/connectors", json!({"name": 5})),
+        (
+            "/api/v1/connectors/entra/tokens",
+            json!({"expires_at": "9999-12-31T23:59:59Z"}),
+        ),
+        (
+            "/api/v1/connectors/nope/mapping-test",
+            json!({"user": {"userName": "a"}}),
+        ),
+        (
+            "/api/v1/connectors/entra/mapping-test",
+            json!({"user_id": "no-such-user"}),
+        ),
+        (
+            "/api/v1/groups/no-such-group/members",
+            json!({"username": "adele@contoso.com"}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"username": "", "directory": "nope"}),
+        ),
+    ];
+    for (path, body) in posts {
+        let r = admin.post(path, &body).await;
+        assert!(r.status < 500, "{path} {body}: {} {}", r.status, r.text);
+    }
+    let r = admin
+        .put("/api/v1/directories/order", &json!({"order": ["x", "x"]}))
+        .await;
+    assert!(r.status < 500, "{} {}", r.status, r.text);
+}
