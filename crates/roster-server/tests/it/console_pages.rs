@@ -934,3 +934,85 @@ async fn directories_are_listed_in_order_and_reordered() {
     assert_html(&r, 409);
     assert!(r.text.contains("internal"), "{}", r.text);
 }
+
+#[tokio::test]
+async fn bad_addresses_and_forms_get_a_page_never_a_server_error() {
+    let (server, _okta, _adele) = provisioned().await;
+    let console = Console::sign_in(&server).await;
+    for path in [
+        "/console/users?after=%FF",
+        "/console/users?after=garbage",
+        "/console/users?after=%5B%22",
+        "/console/users?directory=nope",
+        "/console/users?group=%00",
+        "/console/users/%FF",
+        "/console/users/%00",
+        "/console/groups?after=%7B%7D",
+        "/console/connectors/%FF",
+        "/console/connectors/nope/log",
+        "/console/connectors/okta/log?since=2026-02-30T10:00",
+        "/console/connectors/okta/log?before=-9223372036854775808",
+        "/console/connectors/okta/log?before=99999999999999999999",
+        "/console/connectors/okta/log?status=%FF",
+        "/console/connectors/okta/log/-1",
+        "/console/connectors/okta/log/99999999999999999999",
+        "/console/connectors/okta/results?outcome=%FF",
+        "/console/connectors/okta/settings?saved=%FF",
+        "/console/connectors/okta/settings/idp-users?search=%25",
+        "/console/?deleted=%3Cscript%3E",
+    ] {
+        let r = console.get(path).await;
+        assert!(r.status < 500, "{path}: {} {}", r.status, r.text);
+        assert!(!r.text.contains("<script>"), "{path}: {}", r.text);
+    }
+    let csrf = console.csrf.clone();
+    for (path, fields) in [
+        (
+            "/console/connectors/okta/settings",
+            vec![("csrf", csrf.as_str()), ("version", "x")],
+        ),
+        (
+            "/console/connectors/okta/settings",
+            vec![
+                ("csrf", csrf.as_str()),
+                ("version", "99999999999999999999"),
+                ("settings", "[mapping"),
+                ("action", "save"),
+            ],
+        ),
+        (
+            "/console/connectors/nope/tokens",
+            vec![("csrf", csrf.as_str()), ("expires_in_days", "1")],
+        ),
+        (
+            "/console/connectors/okta/tokens/nope/revoke",
+            vec![("csrf", csrf.as_str())],
+        ),
+        (
+            "/console/api-tokens/nope/revoke",
+            vec![("csrf", csrf.as_str())],
+        ),
+        (
+            "/console/directories/order",
+            vec![("csrf", csrf.as_str()), ("order", "a,a,,b")],
+        ),
+        (
+            "/console/connectors/new",
+            vec![("csrf", csrf.as_str()), ("name", "\u{0}")],
+        ),
+    ] {
+        let r = console.post(path, &fields).await;
+        assert!(r.status < 500, "{path} {fields:?}: {} {}", r.status, r.text);
+    }
+    // A body that is not a form at all.
+    let r = Reply::from(
+        console
+            .client
+            .post(console.url("/console/directories/order"))
+            .header(header::COOKIE, &console.cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(vec![0xff_u8, 0xfe, b'=', b'%']),
+    )
+    .await;
+    assert!(r.status < 500, "{} {}", r.status, r.text);
+}
