@@ -6,6 +6,7 @@
 //! only the API adds (`scim_base_url`, `expired`, `history`).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use roster_core::admin::{ApiTokenRecord, ConnectorActivity, RequestLogEntry};
 use roster_core::connector::Connector;
@@ -138,7 +139,7 @@ pub(crate) struct NewConnector {
 }
 
 /// A new connector, with its first token: shown this once, never again.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub(crate) struct CreatedConnector {
     /// Its id.
     pub(crate) id: String,
@@ -213,7 +214,7 @@ pub(crate) struct NewToken {
 }
 
 /// A new token: the secret is shown this once.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub(crate) struct CreatedToken {
     /// The token.
     #[serde(flatten)]
@@ -1154,13 +1155,48 @@ pub(crate) struct NewApiToken {
 }
 
 /// A new API token: the secret is shown this once.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub(crate) struct CreatedApiToken {
     /// The token.
     #[serde(flatten)]
     pub(crate) record: ApiTokenOut,
     /// The bearer token. Only its hash is kept.
     pub(crate) token: String,
+}
+
+// The answers that carry a new secret print it as `***` (a `Debug` that reaches a log must not
+// carry it).
+
+impl fmt::Debug for CreatedConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedConnector")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("scim_base_url", &self.scim_base_url)
+            .field("created_at", &self.created_at)
+            .field("token", &"***")
+            .field("token_id", &self.token_id)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("record", &self.record)
+            .field("token", &"***")
+            .finish()
+    }
+}
+
+impl fmt::Debug for CreatedApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedApiToken")
+            .field("record", &self.record)
+            .field("token", &"***")
+            .finish()
+    }
 }
 
 // ---- the application API ----
@@ -1354,5 +1390,49 @@ mod tests {
             assert!(v.get(hidden).is_none(), "{hidden} in {v}");
         }
         assert_eq!(v["directory"], "entra");
+    }
+
+    #[test]
+    fn new_secrets_are_not_in_debug_output() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let created = CreatedApiToken {
+            record: ApiTokenOut::new(
+                roster_core::admin::generate_api_token(
+                    roster_core::admin::ApiScope::App,
+                    "",
+                    "cli",
+                    now,
+                    None,
+                )
+                .unwrap()
+                .1,
+                now,
+            ),
+            token: "roster_app_secret-value".into(),
+        };
+        assert!(!format!("{created:?}").contains("secret-value"));
+        let connector = CreatedConnector {
+            id: "c".into(),
+            name: "C".into(),
+            enabled: true,
+            scim_base_url: "https://x/scim/v2/c".into(),
+            created_at: now,
+            token: "scim-secret-value".into(),
+            token_id: "t".into(),
+        };
+        assert!(!format!("{connector:?}").contains("secret-value"));
+        let token = CreatedToken {
+            record: TokenOut {
+                id: "t".into(),
+                connector_id: "c".into(),
+                description: String::new(),
+                created_at: now,
+                expires_at: None,
+                last_used_at: None,
+                expired: false,
+            },
+            token: "scim-secret-value".into(),
+        };
+        assert!(!format!("{token:?}").contains("secret-value"));
     }
 }

@@ -311,7 +311,7 @@ async fn login_page(
     response
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct LoginForm {
     #[serde(default)]
     username: String,
@@ -321,6 +321,17 @@ struct LoginForm {
     next: String,
     #[serde(default)]
     login_csrf: String,
+}
+
+/// Without the password: a `Debug` that reaches a log must not carry it.
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
 }
 
 async fn login(
@@ -550,6 +561,17 @@ mod tests {
         ] {
             assert_eq!(safe_next(bad), "/console/", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_login_form_does_not_print_its_password() {
+        let form = LoginForm {
+            username: "alice".into(),
+            password: "hunter2-secret".into(),
+            next: String::new(),
+            login_csrf: "c".into(),
+        };
+        assert!(!format!("{form:?}").contains("hunter2"));
     }
 
     #[test]
