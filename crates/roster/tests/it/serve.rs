@@ -170,3 +170,84 @@ fn missing_tls_files_are_reported_before_listening() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
+
+#[tokio::test]
+async fn over_https_failed_logins_are_limited_per_client_address() {
+    let env = Env::new();
+    // The login form is only checked once an admin account exists.
+    let mut create = env
+        .command()
+        .args(["admin", "create", "alice", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = create.stdin.take().unwrap();
+        stdin.write_all(b"correct horse battery staple\n").unwrap();
+    }
+    assert!(create.wait().unwrap().success());
+
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(env.path("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(env.path("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let (cert_path, key_path) = (env.path("cert.pem"), env.path("key.pem"));
+    let server = Server::start(
+        &env,
+        &[
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ],
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let port = server.url.rsplit(':').next().unwrap();
+    let base = format!("https://localhost:{port}/console/login");
+
+    let form = http.get(&base).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-roster_login="))
+        .and_then(|c| c.split(';').next())
+        .expect("the form's cookie")
+        .to_owned();
+    let html = form.text().await.unwrap();
+    let prefix = "name=\"login_csrf\" value=\"";
+    let start = html.find(prefix).expect("the form's token") + prefix.len();
+    let token = html[start..start + 64].to_owned();
+
+    // Ten attempts a minute from one address (the default), each for another username: the
+    // per-username limit never trips, the per-address one does. Sent at once, so that the
+    // limiter's refill (one attempt every six seconds) does not blur the count.
+    let attempts: Vec<_> = (0..14)
+        .map(|i| {
+            // Every value is URL-safe already (hex, letters, digits, `+` for spaces).
+            let body = format!("username=guess{i}&password=not+the+password&login_csrf={token}");
+            let request = http
+                .post(&base)
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
+    assert_eq!(statuses[10..], [429; 4], "{statuses:?}");
+    assert!(server.stop().success());
+}
