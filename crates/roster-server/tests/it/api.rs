@@ -1548,3 +1548,52 @@ async fn bad_input_is_a_client_error_never_a_server_error() {
         .await;
     assert!(r.status < 500, "{} {}", r.status, r.text);
 }
+
+#[tokio::test]
+async fn every_documented_endpoint_needs_its_kind_of_caller() {
+    let server = TestServer::start().await;
+    let anon = Caller::anonymous(&server);
+    let app = Caller::bearer(&server, &server.api_token(ApiScope::App).await);
+    let scim = Caller {
+        authorization: server.connector("entra").await.authorization.clone(),
+        ..Caller::anonymous(&server)
+    };
+    let doc = anon.get("/api/openapi.json").await;
+    assert_eq!(doc.status, 200, "{}", doc.text);
+    let mut checked = 0;
+    for (path, item) in doc.body["paths"].as_object().expect("paths") {
+        if path == "/api/openapi.json" {
+            continue;
+        }
+        // Every parameter filled in: who is asking is checked before what is asked for.
+        let concrete: String = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "entra" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        let for_apps = path.starts_with("/api/v1/directory/") || path == "/api/v1/changes";
+        for method in item.as_object().expect("methods").keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
+            let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+            for (caller, want) in [
+                (&anon, 401),
+                (&scim, 401),
+                (&app, if for_apps { 200 } else { 403 }),
+            ] {
+                let r = caller.send(method.clone(), &concrete, body.as_ref()).await;
+                if want == 200 {
+                    assert!(
+                        r.status < 400 || r.status == 404,
+                        "{method} {concrete}: {}",
+                        r.text
+                    );
+                } else {
+                    assert_eq!(r.status, want, "{method} {concrete}: {}", r.text);
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} endpoints documented");
+    assert!(server.store.connectors().await.unwrap().len() == 1);
+}
