@@ -30,13 +30,37 @@ impl Connector {
     }
 }
 
+/// The longest connector name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Ids that name something else: `new` is the console's page for making a connector
+/// (`/console/connectors/new`), so a connector with that id could never be opened there.
+const RESERVED_IDS: &[&str] = &["new"];
+
+/// Checks a connector name: 1 to [`MAX_NAME_CHARS`] characters, no control characters.
+pub fn validate_name(name: &str) -> Result<(), ScimError> {
+    let n = name.chars().count();
+    if name.trim().is_empty() || n > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ScimError::invalid_value(format!(
+            "a connector name has 1 to {MAX_NAME_CHARS} characters and no control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a connector id: 1–63 characters of `a-z`, `0-9` and `-`, starting and ending with a
 /// letter or digit. No `_`: Okta refuses base URLs that contain one. `internal` is taken: a
-/// connector's directory has the connector's id, and `internal` is the built-in directory.
+/// connector's directory has the connector's id, and `internal` is the built-in directory;
+/// `new` is taken by the console.
 pub fn validate_id(id: &str) -> Result<(), ScimError> {
     if id == crate::directory::INTERNAL {
         return Err(ScimError::invalid_value(format!(
             "the connector id '{id}' is reserved for the built-in directory"
+        )));
+    }
+    if RESERVED_IDS.contains(&id) {
+        return Err(ScimError::invalid_value(format!(
+            "the connector id '{id}' is reserved: choose another"
         )));
     }
     let ok = (1..=63).contains(&id.len())
@@ -70,6 +94,7 @@ pub fn slugify(name: &str) -> String {
     match out.as_str() {
         "" => "connector".to_owned(),
         crate::directory::INTERNAL => "internal-connector".to_owned(),
+        id if RESERVED_IDS.contains(&id) => format!("{id}-connector"),
         _ => out,
     }
 }
@@ -86,11 +111,22 @@ mod tests {
             ("Ünïcode__name", "n-code-name"),
             ("!!!", "connector"),
             ("Internal", "internal-connector"),
+            ("New", "new-connector"),
         ] {
             assert_eq!(slugify(name), want);
             validate_id(&slugify(name)).unwrap();
         }
         assert_eq!(slugify(&"a".repeat(100)).len(), 63);
+        assert!(validate_id("new").is_err());
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("Entra ID").is_ok());
+        assert!(validate_name(&"é".repeat(MAX_NAME_CHARS)).is_ok());
+        assert!(validate_name(&"é".repeat(MAX_NAME_CHARS + 1)).is_err());
+        assert!(validate_name("  ").is_err());
+        assert!(validate_name("a\nb").is_err());
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub(crate) async fn run(
         ConnectorCommand::Create { name, id, json } => {
             let name = name.trim().to_owned();
             anyhow::ensure!(!name.is_empty(), "the connector needs a name");
+            connector::validate_name(&name).map_err(|e| anyhow::anyhow!(e.detail))?;
             let id = id.unwrap_or_else(|| connector::slugify(&name));
             connector::validate_id(&id).map_err(|e| anyhow::anyhow!(e.detail))?;
             let now = clock.now();

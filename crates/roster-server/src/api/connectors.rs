@@ -89,6 +89,7 @@ pub(crate) async fn create(
     if name.is_empty() {
         return Err(ApiError::bad_request("the connector needs a name"));
     }
+    connector::validate_name(&name).map_err(|e| ApiError::bad_request(e.detail))?;
     let id = new.id.unwrap_or_else(|| connector::slugify(&name));
     connector::validate_id(&id).map_err(|e| ApiError::bad_request(e.detail))?;
     let now = state.clock().now();

@@ -27,7 +27,7 @@ mod prometheus;
 mod request_log;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -74,6 +74,8 @@ struct Shared {
     started: OnceLock<()>,
     /// Entries dropped since the task last reported it (it logs one line, not one per entry).
     dropped: Arc<AtomicU64>,
+    /// Bytes of bodies waiting in the queue (see [`request_log::BODY_BUDGET`]).
+    queued_bodies: Arc<AtomicUsize>,
 }
 
 impl Ops {
@@ -92,6 +94,7 @@ impl Ops {
                 rx: Mutex::new(Some(rx)),
                 started: OnceLock::new(),
                 dropped: Arc::default(),
+                queued_bodies: Arc::default(),
             }),
         }
     }
@@ -124,6 +127,7 @@ impl Ops {
                     known: shared.known.clone(),
                     prometheus: shared.prometheus.clone(),
                     dropped: shared.dropped.clone(),
+                    queued_bodies: shared.queued_bodies.clone(),
                 };
                 runtime.spawn(task.run(rx));
             }
@@ -132,8 +136,22 @@ impl Ops {
 
     /// Offers an entry to the request log's queue; drops and counts it when the queue is
     /// full, so that a slow store never slows a request down.
-    fn log(&self, entry: roster_core::admin::NewRequestLog) {
+    ///
+    /// The bodies of waiting entries are held to [`request_log::BODY_BUDGET`] bytes in all:
+    /// past it, an entry is still logged but its bodies are replaced by a note, so a flood of
+    /// failing requests cannot fill memory with copies of their bodies.
+    fn log(&self, mut entry: roster_core::admin::NewRequestLog) {
+        let queued = &self.inner.queued_bodies;
+        let mut bytes = request_log::body_bytes(&entry);
+        if bytes > 0 {
+            if queued.load(Ordering::Relaxed) + bytes > request_log::BODY_BUDGET {
+                request_log::drop_bodies(&mut entry);
+                bytes = request_log::body_bytes(&entry);
+            }
+            queued.fetch_add(bytes, Ordering::Relaxed);
+        }
         if let Err(e) = self.inner.tx.try_send(request_log::Message::Entry(entry)) {
+            queued.fetch_sub(bytes, Ordering::Relaxed);
             let reason = match e {
                 mpsc::error::TrySendError::Full(_) => "queue_full",
                 mpsc::error::TrySendError::Closed(_) => "stopped",

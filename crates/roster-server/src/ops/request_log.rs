@@ -24,7 +24,7 @@
 
 use std::collections::HashSet;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -45,6 +45,12 @@ use super::prometheus;
 
 /// Entries that may wait for the task; more are dropped and counted.
 pub(super) const QUEUE: usize = 8192;
+/// The most bytes of request and response bodies that may wait in the queue in all (the
+/// queue holds [`QUEUE`] entries, each with up to two bodies of [`MAX_LOGGED_BODY`] bytes:
+/// without a budget that is hundreds of megabytes).
+pub(super) const BODY_BUDGET: usize = 16 * 1024 * 1024;
+/// What an entry's bodies become when the budget is spent.
+const BODIES_DROPPED: &str = "(not kept: the request log was busy)";
 /// The most entries written in one store call.
 pub(super) const BATCH: usize = 256;
 /// How long the first entry of a batch waits for others.
@@ -256,6 +262,21 @@ fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     s[..end].to_owned().into()
 }
 
+/// The bytes of an entry's bodies.
+pub(super) fn body_bytes(entry: &NewRequestLog) -> usize {
+    entry.request_body.as_ref().map_or(0, String::len)
+        + entry.response_body.as_ref().map_or(0, String::len)
+}
+
+/// Replaces an entry's bodies by a note saying why they are missing.
+pub(super) fn drop_bodies(entry: &mut NewRequestLog) {
+    for body in [&mut entry.request_body, &mut entry.response_body] {
+        if body.is_some() {
+            *body = Some(BODIES_DROPPED.to_owned());
+        }
+    }
+}
+
 /// What the background task works with.
 #[derive(Debug)]
 pub(super) struct Task {
@@ -267,6 +288,8 @@ pub(super) struct Task {
     pub(super) prometheus: Option<PrometheusHandle>,
     /// Entries dropped since the last report.
     pub(super) dropped: Arc<AtomicU64>,
+    /// Bytes of bodies waiting in the queue: the task takes off what it receives.
+    pub(super) queued_bodies: Arc<AtomicUsize>,
 }
 
 impl Task {
@@ -291,6 +314,7 @@ impl Task {
                     for message in received.drain(..) {
                         match message {
                             Message::Entry(entry) => {
+                                self.queued_bodies.fetch_sub(body_bytes(&entry), Ordering::Relaxed);
                                 if batch.is_empty() {
                                     window.as_mut().reset(Instant::now() + BATCH_WINDOW);
                                 }
@@ -382,6 +406,27 @@ impl Task {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dropped_bodies_say_why_and_weigh_little() {
+        let mut entry = NewRequestLog {
+            at: OffsetDateTime::UNIX_EPOCH,
+            connector_id: "c".to_owned(),
+            request_id: None,
+            method: "POST".to_owned(),
+            path: "/Users".to_owned(),
+            status: 409,
+            duration_ms: 1,
+            request_body: Some("x".repeat(MAX_LOGGED_BODY)),
+            response_body: None,
+        };
+        assert_eq!(body_bytes(&entry), MAX_LOGGED_BODY);
+        drop_bodies(&mut entry);
+        assert_eq!(entry.request_body.as_deref(), Some(BODIES_DROPPED));
+        // A body that was not there stays absent.
+        assert_eq!(entry.response_body, None);
+        assert_eq!(body_bytes(&entry), BODIES_DROPPED.len());
+    }
 
     #[test]
     fn paths_keep_their_query_but_not_secrets() {
