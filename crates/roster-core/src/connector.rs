@@ -60,7 +60,7 @@ pub fn validate_id(id: &str) -> Result<(), ScimError> {
     }
     if RESERVED_IDS.contains(&id) {
         return Err(ScimError::invalid_value(format!(
-            "the connector id '{id}' is reserved: choose another"
+            "the connector id '{id}' is taken by the console (its page for new connectors): choose another"
         )));
     }
     let ok = (1..=63).contains(&id.len())

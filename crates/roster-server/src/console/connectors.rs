@@ -248,14 +248,6 @@ async fn create(
     if let Err(e) = connector::validate_id(&id) {
         return Err(invalid(StatusCode::BAD_REQUEST, "id", e.detail));
     }
-    // `/console/connectors/new` is this form: a connector with that id could not be opened.
-    if id == "new" {
-        return Err(invalid(
-            StatusCode::BAD_REQUEST,
-            "id",
-            "The id 'new' is taken by the console itself; choose another.".to_owned(),
-        ));
-    }
     let now = state.clock().now();
     let c = Connector {
         id: id.clone(),
