@@ -24,8 +24,9 @@ use roster_core::directory::fold_name;
 use roster_core::store::AdminStore;
 use serde_json::json;
 use sqlx::error::ErrorKind;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, backend, from_ms, to_ms};
@@ -37,9 +38,48 @@ const MAX_PAGE: u32 = 1_000;
 /// Request-log rows one pruning job deletes: a few milliseconds of the writer's time.
 const PRUNE_CHUNK: i64 = 5_000;
 
-fn unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
+/// A failed insert as the store reports it: a unique violation is a conflict, described by
+/// `conflict`; anything else is the backend's.
+fn conflict_or_backend(e: sqlx::Error, conflict: impl FnOnce() -> String) -> StoreError {
+    if e.as_database_error()
         .is_some_and(|d| d.kind() == ErrorKind::UniqueViolation)
+    {
+        StoreError::Conflict(conflict())
+    } else {
+        backend(e)
+    }
+}
+
+type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
+
+/// The row a read finds, if any, decoded.
+async fn fetch_optional<T>(
+    query: SqliteQuery<'_>,
+    pool: &SqlitePool,
+    decode: fn(&SqliteRow) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    query
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(decode)
+        .transpose()
+}
+
+/// Every row a read finds, decoded.
+async fn fetch_all<T>(
+    query: SqliteQuery<'_>,
+    pool: &SqlitePool,
+    decode: fn(&SqliteRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    query
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(decode)
+        .collect()
 }
 
 fn opt_time(row: &SqliteRow, i: usize) -> Result<Option<OffsetDateTime>, StoreError> {
@@ -194,14 +234,9 @@ impl AdminStore for SqliteStore {
                     .execute(conn)
                     .await
                     .map_err(|e| {
-                        if unique_violation(&e) {
-                            StoreError::Conflict(format!(
-                                "admin account '{}' already exists",
-                                account.username
-                            ))
-                        } else {
-                            backend(e)
-                        }
+                        conflict_or_backend(e, || {
+                            format!("admin account '{}' already exists", account.username)
+                        })
                     })?;
                     Ok(())
                 })
@@ -210,32 +245,22 @@ impl AdminStore for SqliteStore {
     }
 
     async fn admin_account(&self, username: &str) -> Result<Option<AdminAccount>, StoreError> {
-        sqlx::query(concat!(
+        let query = sqlx::query(concat!(
             "SELECT ",
             account_columns!(),
             " FROM admin_accounts WHERE username_lc = ?"
         ))
-        .bind(fold_name(username))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(account_row)
-        .transpose()
+        .bind(fold_name(username));
+        fetch_optional(query, &self.pool, account_row).await
     }
 
     async fn admin_accounts(&self) -> Result<Vec<AdminAccount>, StoreError> {
-        sqlx::query(concat!(
+        let query = sqlx::query(concat!(
             "SELECT ",
             account_columns!(),
             " FROM admin_accounts ORDER BY username_lc"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(account_row)
-        .collect()
+        ));
+        fetch_all(query, &self.pool, account_row).await
     }
 
     async fn set_admin_password(
@@ -330,11 +355,7 @@ impl AdminStore for SqliteStore {
                     .execute(conn)
                     .await
                     .map_err(|e| {
-                        if unique_violation(&e) {
-                            StoreError::Conflict("the session already exists".to_owned())
-                        } else {
-                            backend(e)
-                        }
+                        conflict_or_backend(e, || "the session already exists".to_owned())
                     })?;
                     found(&done)
                 })
@@ -343,18 +364,13 @@ impl AdminStore for SqliteStore {
     }
 
     async fn session(&self, id_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "SELECT s.id_hash, a.username, s.csrf, s.created_ms, s.expires_ms \
              FROM admin_sessions AS s JOIN admin_accounts AS a ON a.id = s.account_id \
              WHERE s.id_hash = ?",
         )
-        .bind(id_hash.as_slice())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(session_row)
-        .transpose()
+        .bind(id_hash.as_slice());
+        fetch_optional(query, &self.pool, session_row).await
     }
 
     async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<(), StoreError> {
@@ -409,11 +425,9 @@ impl AdminStore for SqliteStore {
                     .execute(conn)
                     .await
                     .map_err(|e| {
-                        if unique_violation(&e) {
-                            StoreError::Conflict(format!("API token '{}' already exists", token.id))
-                        } else {
-                            backend(e)
-                        }
+                        conflict_or_backend(e, || {
+                            format!("API token '{}' already exists", token.id)
+                        })
                     })?;
                     Ok(())
                 })
@@ -422,32 +436,22 @@ impl AdminStore for SqliteStore {
     }
 
     async fn api_token(&self, id: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
-        sqlx::query(concat!(
+        let query = sqlx::query(concat!(
             "SELECT ",
             token_columns!(),
             " FROM api_tokens WHERE id = ?"
         ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(token_row)
-        .transpose()
+        .bind(id);
+        fetch_optional(query, &self.pool, token_row).await
     }
 
     async fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StoreError> {
-        sqlx::query(concat!(
+        let query = sqlx::query(concat!(
             "SELECT ",
             token_columns!(),
             " FROM api_tokens ORDER BY created_ms, rowid"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(token_row)
-        .collect()
+        ));
+        fetch_all(query, &self.pool, token_row).await
     }
 
     async fn revoke_api_token(&self, id: &str) -> Result<(), StoreError> {
@@ -545,28 +549,17 @@ impl AdminStore for SqliteStore {
         };
         sql.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(i64::from(limit));
-        sql.build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(log_row)
-            .collect()
+        fetch_all(sql.build(), &self.pool, log_row).await
     }
 
     async fn request_log_entry(&self, seq: i64) -> Result<Option<RequestLogEntry>, StoreError> {
-        sqlx::query(concat!(
+        let query = sqlx::query(concat!(
             "SELECT ",
             log_columns!(),
             " FROM request_log WHERE seq = ?"
         ))
-        .bind(seq)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(log_row)
-        .transpose()
+        .bind(seq);
+        fetch_optional(query, &self.pool, log_row).await
     }
 
     async fn prune_request_log(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
