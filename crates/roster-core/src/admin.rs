@@ -292,22 +292,18 @@ pub fn generate_api_token(
     now: OffsetDateTime,
     expires_at: Option<OffsetDateTime>,
 ) -> Result<(Secret, ApiTokenRecord), RandomError> {
-    let id = token::hex(&token::random(8)?);
-    let secret = token::hex(&token::random(32)?);
+    let (id, secret, hash) = token::mint(api_prefix(scope))?;
     let record = ApiTokenRecord {
-        id: id.clone(),
+        id,
         scope,
-        hash: token::hash(&secret),
+        hash,
         description: description.to_owned(),
         created_by: created_by.to_owned(),
         created_at: now,
         expires_at,
         last_used_at: None,
     };
-    Ok((
-        Secret::new(format!("{}{id}_{secret}", api_prefix(scope))),
-        record,
-    ))
+    Ok((secret, record))
 }
 
 /// A presented API token, split into the scope its prefix claims, its id and its secret.
@@ -320,15 +316,14 @@ pub fn parse_api_token(presented: &str) -> Option<(ApiScope, &str, &str)> {
     } else {
         (ApiScope::App, presented.strip_prefix("roster_app_")?)
     };
-    let (id, secret) = rest.split_once('_')?;
-    let is_hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-    (is_hex(id, 16) && is_hex(secret, 64)).then_some((scope, id, secret))
+    let (id, secret) = token::split(rest)?;
+    Some((scope, id, secret))
 }
 
 /// Whether `secret` is the one `record` was made with, compared in constant time.
 #[must_use]
 pub fn verify_api_token(record: &ApiTokenRecord, secret: &str) -> bool {
-    bool::from(token::hash(secret).ct_eq(&record.hash))
+    token::matches(&record.hash, secret)
 }
 
 // ---- the SCIM request log ----

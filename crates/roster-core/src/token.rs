@@ -91,6 +91,15 @@ pub(crate) fn random(n: usize) -> Result<Vec<u8>, RandomError> {
     Ok(buf)
 }
 
+/// A new token's parts, shared by connector and API tokens, which differ only in their
+/// prefix: the public id, the clear text (`{prefix}{id}_{secret}`) and the secret's hash.
+pub(crate) fn mint(prefix: &str) -> Result<(String, Secret, [u8; 32]), RandomError> {
+    let id = hex(&random(8)?);
+    let secret = hex(&random(32)?);
+    let hash = hash(&secret);
+    Ok((id.clone(), Secret(format!("{prefix}{id}_{secret}")), hash))
+}
+
 /// Makes a new token for `connector_id`: the clear text (show it once) and the record to store.
 pub fn generate(
     connector_id: &str,
@@ -98,18 +107,17 @@ pub fn generate(
     now: OffsetDateTime,
     expires_at: Option<OffsetDateTime>,
 ) -> Result<(Secret, TokenRecord), RandomError> {
-    let id = hex(&random(8)?);
-    let secret = hex(&random(32)?);
+    let (id, secret, hash) = mint(PREFIX)?;
     let record = TokenRecord {
-        id: id.clone(),
+        id,
         connector_id: connector_id.to_owned(),
-        hash: hash(&secret),
+        hash,
         description: description.to_owned(),
         created_at: now,
         expires_at,
         last_used_at: None,
     };
-    Ok((Secret(format!("{PREFIX}{id}_{secret}")), record))
+    Ok((secret, record))
 }
 
 pub(crate) fn hash(secret: &str) -> [u8; 32] {
@@ -120,7 +128,12 @@ pub(crate) fn hash(secret: &str) -> [u8; 32] {
 /// like a Roster token (then it cannot be valid, and no lookup is made).
 #[must_use]
 pub fn parse(presented: &str) -> Option<(&str, &str)> {
-    let rest = presented.strip_prefix(PREFIX)?;
+    split(presented.strip_prefix(PREFIX)?)
+}
+
+/// What follows a token's prefix, split into its id and its secret: `None` unless it is
+/// `{16 hex digits}_{64 hex digits}`, as [`mint`] makes them.
+pub(crate) fn split(rest: &str) -> Option<(&str, &str)> {
     let (id, secret) = rest.split_once('_')?;
     let is_hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
     (is_hex(id, 16) && is_hex(secret, 64)).then_some((id, secret))
@@ -129,7 +142,12 @@ pub fn parse(presented: &str) -> Option<(&str, &str)> {
 /// Whether `secret` is the one `record` was made with, compared in constant time.
 #[must_use]
 pub fn verify(record: &TokenRecord, secret: &str) -> bool {
-    bool::from(hash(secret).ct_eq(&record.hash))
+    matches(&record.hash, secret)
+}
+
+/// Whether `secret` hashes to `stored`, compared in constant time.
+pub(crate) fn matches(stored: &[u8; 32], secret: &str) -> bool {
+    bool::from(hash(secret).ct_eq(stored))
 }
 
 #[cfg(test)]
