@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::cli::{AdminCommand, ApiScopeArg, ApiTokenCommand};
 use crate::config::Config;
+use crate::connector::token_times;
 
 /// Runs one admin command, writing what it reports to `out`.
 pub(crate) async fn run(
@@ -279,19 +280,13 @@ fn print_tokens(
         "TOKEN ID", "SCOPE", "CREATED", "EXPIRES", "LAST USED"
     )?;
     for t in tokens {
-        let expires = match t.expires_at {
-            Some(e) if t.expired(now) => format!("{} (expired)", rfc3339(e)),
-            Some(e) => rfc3339(e),
-            None => "never".into(),
-        };
+        let [created, expires, last_used] =
+            token_times(t.created_at, t.expires_at, t.last_used_at, now);
         writeln!(
             out,
-            "{:<18} {:<6} {:<26} {:<26} {:<26} {}",
+            "{:<18} {:<6} {created:<26} {expires:<26} {last_used:<26} {}",
             t.id,
             t.scope.as_str(),
-            rfc3339(t.created_at),
-            expires,
-            t.last_used_at.map_or_else(|| "never".into(), rfc3339),
             t.description
         )?;
     }

@@ -290,20 +290,33 @@ fn print_tokens(
         "TOKEN ID", "CREATED", "EXPIRES", "LAST USED"
     )?;
     for t in tokens {
-        let expires = match t.expires_at {
-            Some(e) if t.expired(now) => format!("{} (expired)", rfc3339(e)),
-            Some(e) => rfc3339(e),
-            None => "never".into(),
-        };
+        let [created, expires, last_used] =
+            token_times(t.created_at, t.expires_at, t.last_used_at, now);
         writeln!(
             out,
-            "{:<18} {:<26} {:<26} {:<26} {}",
-            t.id,
-            rfc3339(t.created_at),
-            expires,
-            t.last_used_at.map_or_else(|| "never".into(), rfc3339),
-            t.description
+            "{:<18} {created:<26} {expires:<26} {last_used:<26} {}",
+            t.id, t.description
         )?;
     }
     Ok(())
+}
+
+/// The CREATED, EXPIRES and LAST USED cells of a token listing, the same for connector and
+/// API tokens.
+pub(crate) fn token_times(
+    created_at: OffsetDateTime,
+    expires_at: Option<OffsetDateTime>,
+    last_used_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> [String; 3] {
+    let expires = match expires_at {
+        Some(e) if e <= now => format!("{} (expired)", rfc3339(e)),
+        Some(e) => rfc3339(e),
+        None => "never".into(),
+    };
+    [
+        rfc3339(created_at),
+        expires,
+        last_used_at.map_or_else(|| "never".into(), rfc3339),
+    ]
 }
