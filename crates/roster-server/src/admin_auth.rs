@@ -42,39 +42,23 @@ pub(crate) fn cookie_name(state: &AppState) -> &'static str {
     }
 }
 
-/// The `Set-Cookie` value that starts a session.
-pub(crate) fn session_cookie(state: &AppState, value: &str) -> HeaderValue {
-    let options = state.admin_options();
-    let secure = if options.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let max_age = options.session_lifetime.as_secs();
-    HeaderValue::try_from(format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
-        cookie_name(state)
-    ))
-    .expect("a hex cookie value is a valid header value")
-}
-
-/// The `Set-Cookie` value that ends a session.
-pub(crate) fn clear_cookie(state: &AppState) -> HeaderValue {
+/// A `Set-Cookie` value for one of the console's cookies (the session's, the login form's):
+/// out of scripts' reach, never sent cross-site, `Secure` when cookies are; `max_age` 0 ends
+/// it. `value` is hex or empty.
+pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age: u64) -> HeaderValue {
     let secure = if state.admin_options().secure_cookies {
         "; Secure"
     } else {
         ""
     };
     HeaderValue::try_from(format!(
-        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
-        cookie_name(state)
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
     ))
-    .expect("a fixed cookie is a valid header value")
+    .expect("a cookie of hex digits is a valid header value")
 }
 
-/// The session cookie's value, if the request carries one.
-pub(crate) fn cookie_value<'h>(state: &AppState, headers: &'h HeaderMap) -> Option<&'h str> {
-    let name = cookie_name(state);
+/// The value of the request's cookie `name`, if it carries one.
+pub(crate) fn read_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -83,7 +67,22 @@ pub(crate) fn cookie_value<'h>(state: &AppState, headers: &'h HeaderMap) -> Opti
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
+}
+
+/// The `Set-Cookie` value that starts a session.
+pub(crate) fn session_cookie(state: &AppState, value: &str) -> HeaderValue {
+    let max_age = state.admin_options().session_lifetime.as_secs();
+    set_cookie(state, cookie_name(state), value, max_age)
+}
+
+/// The `Set-Cookie` value that ends a session.
+pub(crate) fn clear_cookie(state: &AppState) -> HeaderValue {
+    set_cookie(state, cookie_name(state), "", 0)
+}
+
+/// The session cookie's value, if the request carries one.
+pub(crate) fn cookie_value<'h>(state: &AppState, headers: &'h HeaderMap) -> Option<&'h str> {
+    read_cookie(headers, cookie_name(state)).filter(|v| !v.is_empty())
 }
 
 /// The live session the request's cookie names, if any (expired sessions are not).

@@ -170,43 +170,18 @@ fn login_cookie_name(state: &AppState) -> &'static str {
 }
 
 fn login_cookie(state: &AppState, value: &str) -> HeaderValue {
-    let secure = if state.admin_options().secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::try_from(format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=86400{secure}",
-        login_cookie_name(state)
-    ))
-    .expect("a hex cookie value is a valid header value")
+    admin_auth::set_cookie(state, login_cookie_name(state), value, 86_400)
 }
 
 fn clear_login_cookie(state: &AppState) -> HeaderValue {
-    let secure = if state.admin_options().secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::try_from(format!(
-        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
-        login_cookie_name(state)
-    ))
-    .expect("a fixed cookie is a valid header value")
+    admin_auth::set_cookie(state, login_cookie_name(state), "", 0)
 }
 
 /// The login CSRF token the request's cookie carries, if it is one we could have made.
 fn login_token_from(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let name = login_cookie_name(state);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+    admin_auth::read_cookie(headers, login_cookie_name(state))
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
 }
 
 /// A fresh login CSRF token: 256 random bits, from the same source as a session's CSRF token
