@@ -20,7 +20,8 @@ use crate::admin_auth::AdminCaller;
 /// "Recent" errors on the dashboard: the last day's.
 const RECENT: Duration = Duration::hours(24);
 
-fn no_connector(id: &str) -> impl FnOnce() -> String + '_ {
+/// The 404 message for a connector id, for [`ApiError::store`].
+pub(crate) fn no_connector(id: &str) -> impl FnOnce() -> String + '_ {
     move || format!("no connector '{id}'")
 }
 

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use roster_core::directory::INTERNAL;
+use roster_core::directory::{Directory, DirectoryGroup, INTERNAL};
 use roster_core::store::{AuditQuery, GroupQuery, NewGroup, NewUser, UserQuery};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -22,6 +22,12 @@ use crate::admin_auth::AdminCaller;
 /// The most audit rows a user's page shows per directory user.
 const HISTORY: u32 = 100;
 
+fn directory_list(list: Vec<Directory>) -> DirectoryList {
+    DirectoryList {
+        directories: list.into_iter().map(Into::into).collect(),
+    }
+}
+
 /// The directories, in order: the earliest wins a username.
 #[utoipa::path(get, path = "/api/v1/directories", tag = "directory",
     responses((status = 200, description = "In order", body = DirectoryList)))]
@@ -30,9 +36,7 @@ pub(crate) async fn directories(
     _: AdminCaller,
 ) -> Result<Json<DirectoryList>, ApiError> {
     let list = state.store().directory().directories().await?;
-    Ok(Json(DirectoryList {
-        directories: list.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Json(directory_list(list)))
 }
 
 /// Puts the directories in a new order.
@@ -54,9 +58,7 @@ pub(crate) async fn order(
         .directory()
         .reorder_directories(&body.order, &ctx)
         .await?;
-    Ok(Json(DirectoryList {
-        directories: list.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Json(directory_list(list)))
 }
 
 /// The query of the admin listings.
@@ -237,6 +239,16 @@ pub(crate) async fn create_group(
     Ok((StatusCode::CREATED, Json(group.into())))
 }
 
+/// A group by its store id, or 404.
+async fn find_group(state: &AppState, group_id: &str) -> Result<DirectoryGroup, ApiError> {
+    state
+        .store()
+        .directory()
+        .group(group_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no group '{group_id}'")))
+}
+
 /// Puts a user of the group's directory in the group (origin `local`). In a connector's
 /// directory the sync rules still apply: the user's next sync removes it unless a
 /// `never_remove` rule covers the group.
@@ -254,11 +266,8 @@ pub(crate) async fn add_member(
     Path(group_id): Path<String>,
     ApiJson(body): ApiJson<MemberIn>,
 ) -> Result<Json<MemberOut>, ApiError> {
+    let group = find_group(&state, &group_id).await?;
     let dir = state.store().directory();
-    let group = dir
-        .group(&group_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no group '{group_id}'")))?;
     let ctx = write_context(&state, &caller, request_id);
     let added = dir
         .add_member(&group.directory, &body.username, &group.name, &ctx)
@@ -296,11 +305,8 @@ pub(crate) async fn remove_member(
     request_id: RequestId,
     Path((group_id, username)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let group = find_group(&state, &group_id).await?;
     let dir = state.store().directory();
-    let group = dir
-        .group(&group_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no group '{group_id}'")))?;
     let ctx = write_context(&state, &caller, request_id);
     let removed = dir
         .remove_member(&group.directory, &username, &group.name, &ctx)

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 
-use super::connectors::find;
+use super::connectors::{find, no_connector};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, RequestId, limit};
 use super::model::{
@@ -48,7 +48,7 @@ pub(crate) async fn get_settings(
         .directory()
         .settings(&id)
         .await
-        .map_err(|e| ApiError::store(e, || format!("no connector '{id}'")))?;
+        .map_err(|e| ApiError::store(e, no_connector(&id)))?;
     Ok(Json(stored.into()))
 }
 
@@ -77,7 +77,7 @@ pub(crate) async fn put_settings(
         .directory()
         .set_settings(&id, &settings, body.version, &ctx)
         .await
-        .map_err(|e| ApiError::store(e, || format!("no connector '{id}'")))?;
+        .map_err(|e| ApiError::store(e, no_connector(&id)))?;
     Ok(Json(stored.into()))
 }
 
@@ -125,7 +125,7 @@ pub(crate) async fn preview(
         .directory()
         .preview(&id, &options)
         .await
-        .map_err(|e| ApiError::store(e, || format!("no connector '{id}'")))?;
+        .map_err(|e| ApiError::store(e, no_connector(&id)))?;
     Ok(Json(report.into()))
 }
 
@@ -150,7 +150,7 @@ pub(crate) async fn apply(
         .directory()
         .apply(&id, &SyncOptions::default(), &ctx)
         .await
-        .map_err(|e| ApiError::store(e, || format!("no connector '{id}'")))?;
+        .map_err(|e| ApiError::store(e, no_connector(&id)))?;
     Ok(Json(report.into()))
 }
 
@@ -187,14 +187,14 @@ pub(crate) async fn mapping_test(
                 .directory()
                 .settings(&id)
                 .await
-                .map_err(|e| ApiError::store(e, || format!("no connector '{id}'")))?;
+                .map_err(|e| ApiError::store(e, no_connector(&id)))?;
             compile(&stored.settings)?
         }
     };
     find(&state, &id).await?;
     let missing = match &subject {
         TestSubject::Provisioned(user) => format!("connector '{id}' has no SCIM user '{user}'"),
-        TestSubject::Pasted(_) => format!("no connector '{id}'"),
+        TestSubject::Pasted(_) => no_connector(&id)(),
     };
     let test = tester::mapping_test(&**state.store(), &id, &settings, subject)
         .await
