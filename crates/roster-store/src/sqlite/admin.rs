@@ -38,16 +38,9 @@ const MAX_PAGE: u32 = 1_000;
 /// Request-log rows one pruning job deletes: a few milliseconds of the writer's time.
 const PRUNE_CHUNK: i64 = 5_000;
 
-/// A failed insert as the store reports it: a unique violation is a conflict, described by
-/// `conflict`; anything else is the backend's.
-fn conflict_or_backend(e: sqlx::Error, conflict: impl FnOnce() -> String) -> StoreError {
-    if e.as_database_error()
+fn unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
         .is_some_and(|d| d.kind() == ErrorKind::UniqueViolation)
-    {
-        StoreError::Conflict(conflict())
-    } else {
-        backend(e)
-    }
 }
 
 type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
@@ -187,11 +180,33 @@ const PRUNE: &str = "DELETE FROM request_log WHERE seq IN \
      (SELECT seq FROM request_log WHERE at_ms < ? LIMIT ?)";
 
 /// Fails with [`StoreError::NotFound`] when a write touched no row.
-fn found(done: &sqlx::sqlite::SqliteQueryResult) -> Result<(), StoreError> {
-    if done.rows_affected() == 0 {
+fn found(rows: u64) -> Result<(), StoreError> {
+    if rows == 0 {
         Err(StoreError::NotFound)
     } else {
         Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Runs one statement as a job of the writer: the rows it touched. A unique violation is
+    /// [`StoreError::Conflict`] with `conflict`, when given.
+    async fn execute(
+        &self,
+        query: SqliteQuery<'static>,
+        conflict: Option<String>,
+    ) -> Result<u64, StoreError> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = query.execute(conn).await.map_err(|e| match conflict {
+                        Some(conflict) if unique_violation(&e) => StoreError::Conflict(conflict),
+                        _ => backend(e),
+                    })?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
     }
 }
 
@@ -217,31 +232,19 @@ async fn insert_requests(conn: &mut SqliteConnection, batch: String) -> Result<(
 #[async_trait]
 impl AdminStore for SqliteStore {
     async fn create_admin(&self, account: &AdminAccount) -> Result<(), StoreError> {
-        let account = account.clone();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO admin_accounts \
-                         (username, username_lc, password_hash, created_ms, last_login_ms) \
-                         VALUES (?, ?, ?, ?, ?)",
-                    )
-                    .bind(&account.username)
-                    .bind(fold_name(&account.username))
-                    .bind(&account.password_hash)
-                    .bind(to_ms(account.created_at))
-                    .bind(account.last_login_at.map(to_ms))
-                    .execute(conn)
-                    .await
-                    .map_err(|e| {
-                        conflict_or_backend(e, || {
-                            format!("admin account '{}' already exists", account.username)
-                        })
-                    })?;
-                    Ok(())
-                })
-            })
-            .await
+        let query = sqlx::query(
+            "INSERT INTO admin_accounts \
+             (username, username_lc, password_hash, created_ms, last_login_ms) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(account.username.clone())
+        .bind(fold_name(&account.username))
+        .bind(account.password_hash.clone())
+        .bind(to_ms(account.created_at))
+        .bind(account.last_login_at.map(to_ms));
+        let conflict = format!("admin account '{}' already exists", account.username);
+        self.execute(query, Some(conflict)).await?;
+        Ok(())
     }
 
     async fn admin_account(&self, username: &str) -> Result<Option<AdminAccount>, StoreError> {
@@ -296,20 +299,10 @@ impl AdminStore for SqliteStore {
     }
 
     async fn delete_admin(&self, username: &str) -> Result<(), StoreError> {
-        let username_lc = fold_name(username);
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    // The account's sessions go by cascade.
-                    let done = sqlx::query("DELETE FROM admin_accounts WHERE username_lc = ?")
-                        .bind(&username_lc)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
-                    found(&done)
-                })
-            })
-            .await
+        // The account's sessions go by cascade.
+        let query = sqlx::query("DELETE FROM admin_accounts WHERE username_lc = ?")
+            .bind(fold_name(username));
+        found(self.execute(query, None).await?)
     }
 
     async fn record_admin_login(
@@ -317,50 +310,28 @@ impl AdminStore for SqliteStore {
         username: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let username_lc = fold_name(username);
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE admin_accounts SET last_login_ms = ? WHERE username_lc = ?",
-                    )
-                    .bind(to_ms(at))
-                    .bind(&username_lc)
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
-                    found(&done)
-                })
-            })
-            .await
+        let query =
+            sqlx::query("UPDATE admin_accounts SET last_login_ms = ? WHERE username_lc = ?")
+                .bind(to_ms(at))
+                .bind(fold_name(username));
+        found(self.execute(query, None).await?)
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        let session = session.clone();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    // A session for an account that does not exist (deleted meanwhile) inserts
-                    // nothing: NotFound.
-                    let done = sqlx::query(
-                        "INSERT INTO admin_sessions \
-                         (id_hash, account_id, csrf, created_ms, expires_ms) \
-                         SELECT ?, id, ?, ?, ? FROM admin_accounts WHERE username_lc = ?",
-                    )
-                    .bind(session.id_hash.to_vec())
-                    .bind(&session.csrf)
-                    .bind(to_ms(session.created_at))
-                    .bind(to_ms(session.expires_at))
-                    .bind(fold_name(&session.username))
-                    .execute(conn)
-                    .await
-                    .map_err(|e| {
-                        conflict_or_backend(e, || "the session already exists".to_owned())
-                    })?;
-                    found(&done)
-                })
-            })
-            .await
+        // A session for an account that does not exist (deleted meanwhile) inserts nothing:
+        // NotFound.
+        let query = sqlx::query(
+            "INSERT INTO admin_sessions \
+             (id_hash, account_id, csrf, created_ms, expires_ms) \
+             SELECT ?, id, ?, ?, ? FROM admin_accounts WHERE username_lc = ?",
+        )
+        .bind(session.id_hash.to_vec())
+        .bind(session.csrf.clone())
+        .bind(to_ms(session.created_at))
+        .bind(to_ms(session.expires_at))
+        .bind(fold_name(&session.username));
+        let conflict = "the session already exists".to_owned();
+        found(self.execute(query, Some(conflict)).await?)
     }
 
     async fn session(&self, id_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
@@ -374,65 +345,34 @@ impl AdminStore for SqliteStore {
     }
 
     async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<(), StoreError> {
-        let id_hash = id_hash.to_vec();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM admin_sessions WHERE id_hash = ?")
-                        .bind(id_hash)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(())
-                })
-            })
-            .await
+        let query =
+            sqlx::query("DELETE FROM admin_sessions WHERE id_hash = ?").bind(id_hash.to_vec());
+        self.execute(query, None).await?;
+        Ok(())
     }
 
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM admin_sessions WHERE expires_ms < ?")
-                        .bind(to_ms(now))
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(done.rows_affected())
-                })
-            })
-            .await
+        let query = sqlx::query("DELETE FROM admin_sessions WHERE expires_ms < ?").bind(to_ms(now));
+        self.execute(query, None).await
     }
 
     async fn add_api_token(&self, token: &ApiTokenRecord) -> Result<(), StoreError> {
-        let token = token.clone();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(concat!(
-                        "INSERT INTO api_tokens (",
-                        token_columns!(),
-                        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    ))
-                    .bind(&token.id)
-                    .bind(token.scope.as_str())
-                    .bind(token.hash.to_vec())
-                    .bind(&token.description)
-                    .bind(&token.created_by)
-                    .bind(to_ms(token.created_at))
-                    .bind(token.expires_at.map(to_ms))
-                    .bind(token.last_used_at.map(to_ms))
-                    .execute(conn)
-                    .await
-                    .map_err(|e| {
-                        conflict_or_backend(e, || {
-                            format!("API token '{}' already exists", token.id)
-                        })
-                    })?;
-                    Ok(())
-                })
-            })
-            .await
+        let query = sqlx::query(concat!(
+            "INSERT INTO api_tokens (",
+            token_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(token.id.clone())
+        .bind(token.scope.as_str())
+        .bind(token.hash.to_vec())
+        .bind(token.description.clone())
+        .bind(token.created_by.clone())
+        .bind(to_ms(token.created_at))
+        .bind(token.expires_at.map(to_ms))
+        .bind(token.last_used_at.map(to_ms));
+        let conflict = format!("API token '{}' already exists", token.id);
+        self.execute(query, Some(conflict)).await?;
+        Ok(())
     }
 
     async fn api_token(&self, id: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
@@ -455,36 +395,15 @@ impl AdminStore for SqliteStore {
     }
 
     async fn revoke_api_token(&self, id: &str) -> Result<(), StoreError> {
-        let id = id.to_owned();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM api_tokens WHERE id = ?")
-                        .bind(&id)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
-                    found(&done)
-                })
-            })
-            .await
+        let query = sqlx::query("DELETE FROM api_tokens WHERE id = ?").bind(id.to_owned());
+        found(self.execute(query, None).await?)
     }
 
     async fn touch_api_token(&self, id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        let id = id.to_owned();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
-                        .bind(to_ms(at))
-                        .bind(&id)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
-                    found(&done)
-                })
-            })
-            .await
+        let query = sqlx::query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
+            .bind(to_ms(at))
+            .bind(id.to_owned());
+        found(self.execute(query, None).await?)
     }
 
     async fn log_requests(&self, entries: &[NewRequestLog]) -> Result<(), StoreError> {
@@ -566,20 +485,8 @@ impl AdminStore for SqliteStore {
         let before = to_ms(before);
         let mut total = 0;
         loop {
-            let deleted = self
-                .writer
-                .write(move |conn| {
-                    Box::pin(async move {
-                        let done = sqlx::query(PRUNE)
-                            .bind(before)
-                            .bind(PRUNE_CHUNK)
-                            .execute(conn)
-                            .await
-                            .map_err(backend)?;
-                        Ok(done.rows_affected())
-                    })
-                })
-                .await?;
+            let query = sqlx::query(PRUNE).bind(before).bind(PRUNE_CHUNK);
+            let deleted = self.execute(query, None).await?;
             total += deleted;
             if deleted < PRUNE_CHUNK.unsigned_abs() {
                 return Ok(total);
