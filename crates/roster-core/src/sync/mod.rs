@@ -239,6 +239,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every counter name [`Outcome::as_str`] gives, in the order of the variants: what the
+    /// API and the console accept as an outcome filter.
+    pub const KINDS: [&'static str; 7] = [
+        "created",
+        "updated",
+        "unchanged",
+        "disabled",
+        "deleted",
+        "filtered",
+        "failed",
+    ];
+
     /// The counter name: `created`, `updated`, `unchanged`, `disabled`, `deleted`, `filtered`,
     /// `failed`.
     #[must_use]

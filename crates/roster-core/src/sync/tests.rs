@@ -1800,3 +1800,19 @@ fn compiled_settings_are_shared_across_threads() {
     shareable::<UserResult>();
     shareable::<GroupIndex>();
 }
+
+#[test]
+fn outcome_kinds_are_the_counter_names() {
+    let all = [
+        Outcome::Created,
+        Outcome::Updated,
+        Outcome::Unchanged,
+        Outcome::Disabled,
+        Outcome::Deleted,
+        Outcome::Filtered,
+        Outcome::Failed {
+            reason: String::new(),
+        },
+    ];
+    assert_eq!(all.map(|o| o.as_str()), Outcome::KINDS);
+}

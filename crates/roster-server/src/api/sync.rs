@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use roster_core::settings::{CompiledSettings, Settings};
 use roster_core::store::{OutcomeQuery, SyncOptions};
+use roster_core::sync::Outcome;
 use roster_core::sync::tester::{self, TestSubject};
 use serde::Deserialize;
 use serde_json::Value;
@@ -213,16 +214,6 @@ pub(crate) struct ResultsQuery {
     limit: Option<u32>,
 }
 
-const OUTCOMES: [&str; 7] = [
-    "created",
-    "updated",
-    "unchanged",
-    "disabled",
-    "deleted",
-    "filtered",
-    "failed",
-];
-
 /// A connector's sync runs and the latest outcome of each of its users and groups.
 #[utoipa::path(get, path = "/api/v1/connectors/{id}/results", tag = "sync",
     params(("id" = String, Path, description = "The connector's id"), ResultsQuery),
@@ -239,11 +230,11 @@ pub(crate) async fn results(
 ) -> Result<Json<ResultsOut>, ApiError> {
     let limit = limit(query.limit)?;
     if let Some(o) = &query.outcome
-        && !OUTCOMES.contains(&o.as_str())
+        && !Outcome::KINDS.contains(&o.as_str())
     {
         return Err(ApiError::bad_request(format!(
             "unknown outcome '{o}': use one of {}",
-            OUTCOMES.join(", ")
+            Outcome::KINDS.join(", ")
         )));
     }
     find(&state, &id).await?;

@@ -48,16 +48,6 @@ const PICKER_USERS: u64 = 50;
 /// How many runs and outcomes the results page shows.
 const RESULT_RUNS: u32 = 48;
 const RESULT_OUTCOMES: u32 = 200;
-/// The outcomes the results page filters by ([`Outcome::as_str`]).
-const OUTCOMES: [&str; 7] = [
-    "created",
-    "updated",
-    "unchanged",
-    "disabled",
-    "deleted",
-    "filtered",
-    "failed",
-];
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -1054,13 +1044,13 @@ async fn results(
     })?;
     let connector = connector(&admin, &state, &id).await?;
     let outcome = query.outcome.trim().to_owned();
-    if !outcome.is_empty() && outcome != "all" && !OUTCOMES.contains(&outcome.as_str()) {
+    if !outcome.is_empty() && outcome != "all" && !Outcome::KINDS.contains(&outcome.as_str()) {
         return Err(bad_request(
             &admin,
             "Invalid filter",
             &format!(
                 "'{outcome}' is not an outcome. Choose one of: {}.",
-                OUTCOMES.join(", ")
+                Outcome::KINDS.join(", ")
             ),
         ));
     }
@@ -1128,7 +1118,7 @@ async fn results(
     let page = ResultsPage {
         layout: admin.layout(Section::Connectors),
         connector,
-        outcomes: OUTCOMES.iter().map(|o| (*o, *o == outcome)).collect(),
+        outcomes: Outcome::KINDS.iter().map(|o| (*o, *o == outcome)).collect(),
         outcome,
         runs,
         lines,
