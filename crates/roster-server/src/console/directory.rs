@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::settings::{bad_form, bad_request};
-use super::{Admin, Layout, Section, When, error_page, render, see_other};
+use super::{Admin, Layout, Section, When, error_page, list_link, render, see_other};
 use crate::AppState;
 
 /// Users or groups per page.
@@ -212,14 +212,14 @@ async fn users(
         params.group.trim().to_owned(),
     );
     let directories = known_directories(&admin, &state, &directory).await?;
-    let after = Some(params.after.trim().to_owned()).filter(|a| !a.is_empty());
+    let after = given(params.after.trim());
     let page = state
         .store()
         .directory()
         .users(&UserQuery {
-            directory: Some(directory.clone()).filter(|d| !d.is_empty()),
-            search: Some(search.clone()).filter(|s| !s.is_empty()),
-            member_of: Some(group.clone()).filter(|g| !g.is_empty()),
+            directory: given(&directory),
+            search: given(&search),
+            member_of: given(&group),
             effective_only: false,
             after: after.clone(),
             limit: PAGE,
@@ -244,21 +244,16 @@ async fn users(
             effective: u.effective,
         })
         .collect();
-    let link = |after: Option<&str>| {
-        list_link(
-            "/console/users",
-            &[
-                ("search", &search),
-                ("directory", &directory),
-                ("group", &group),
-            ],
-            after,
-        )
-    };
+    let filter = [
+        ("search", search.as_str()),
+        ("directory", &directory),
+        ("group", &group),
+    ];
+    let (first, next) = page_links("/console/users", &filter, page.next.as_deref());
     let page = UsersPage {
         layout: admin.layout(Section::Users),
-        next: page.next.as_deref().map(|n| link(Some(n))),
-        first: link(None),
+        next,
+        first,
         paged: after.is_some(),
         total: page.total,
         rows,
@@ -299,23 +294,16 @@ async fn known_directories(
         .collect())
 }
 
-/// A listing's address with its filter and, for a later page, its cursor.
-fn list_link(base: &str, filter: &[(&str, &String)], after: Option<&str>) -> String {
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in filter {
-        if !v.is_empty() {
-            q.append_pair(k, v);
-        }
-    }
-    if let Some(a) = after {
-        q.append_pair("after", a);
-    }
-    let q = q.finish();
-    if q.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{q}")
-    }
+/// A filter field as the store's queries take it: `None` when the form left it empty.
+fn given(value: &str) -> Option<String> {
+    Some(value.to_owned()).filter(|v| !v.is_empty())
+}
+
+/// The links of a listing's first page and, when the store has more, of its next page, with
+/// the same filter.
+fn page_links(base: &str, filter: &[(&str, &str)], next: Option<&str>) -> (String, Option<String>) {
+    let next = next.map(|cursor| list_link(base, filter, Some(("after", cursor))));
+    (list_link(base, filter, None), next)
 }
 
 fn bad_query(admin: &Admin, e: &QueryRejection) -> Response {
@@ -615,13 +603,13 @@ async fn groups(
         params.directory.trim().to_owned(),
     );
     let directories = known_directories(&admin, &state, &directory).await?;
-    let after = Some(params.after.trim().to_owned()).filter(|a| !a.is_empty());
+    let after = given(params.after.trim());
     let page = state
         .store()
         .directory()
         .groups(&GroupQuery {
-            directory: Some(directory.clone()).filter(|d| !d.is_empty()),
-            search: Some(search.clone()).filter(|s| !s.is_empty()),
+            directory: given(&directory),
+            search: given(&search),
             effective_only: false,
             after: after.clone(),
             limit: PAGE,
@@ -644,17 +632,12 @@ async fn groups(
             members: g.members,
         })
         .collect();
-    let link = |after: Option<&str>| {
-        list_link(
-            "/console/groups",
-            &[("search", &search), ("directory", &directory)],
-            after,
-        )
-    };
+    let filter = [("search", search.as_str()), ("directory", &directory)];
+    let (first, next) = page_links("/console/groups", &filter, page.next.as_deref());
     let page = GroupsPage {
         layout: admin.layout(Section::Groups),
-        next: page.next.as_deref().map(|n| link(Some(n))),
-        first: link(None),
+        next,
+        first,
         paged: after.is_some(),
         total: page.total,
         rows,
@@ -677,22 +660,6 @@ mod tests {
         assert_eq!(
             changed_fields(Some(&before), Some(&after)),
             "display_name: A → B, active: true → false, email: x → (empty)"
-        );
-    }
-
-    #[test]
-    fn links_carry_the_filter() {
-        assert_eq!(
-            list_link("/console/users", &[("search", &String::new())], None),
-            "/console/users"
-        );
-        assert_eq!(
-            list_link(
-                "/console/users",
-                &[("search", &"a b&c".to_owned()), ("group", &"x".to_owned())],
-                Some("cur")
-            ),
-            "/console/users?search=a+b%26c&group=x&after=cur"
         );
     }
 }

@@ -26,7 +26,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::settings::{bad_request, connector};
-use super::{Admin, Layout, Section, When, render};
+use super::{Admin, Layout, Section, When, list_link, render};
 use crate::AppState;
 
 /// Requests per page.
@@ -246,30 +246,18 @@ async fn log(
     let status = status.value();
     // Links carry the times as they were given (the form shows them to the minute).
     let (raw_since, raw_until) = (params.since.trim(), params.until.trim());
+    let base = format!(
+        "/console/connectors/{}/log",
+        super::settings::path_segment(&id)
+    );
+    let filter = [
+        ("status", status.as_str()),
+        ("since", raw_since),
+        ("until", raw_until),
+    ];
     let link = |before: Option<i64>| {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("status", status.as_str()),
-            ("since", raw_since),
-            ("until", raw_until),
-        ] {
-            if !v.is_empty() {
-                q.append_pair(k, v);
-            }
-        }
-        if let Some(b) = before {
-            q.append_pair("before", &b.to_string());
-        }
-        let q = q.finish();
-        let base = format!(
-            "/console/connectors/{}/log",
-            super::settings::path_segment(&id)
-        );
-        if q.is_empty() {
-            base
-        } else {
-            format!("{base}?{q}")
-        }
+        let before = before.map(|b| b.to_string());
+        list_link(&base, &filter, before.as_deref().map(|b| ("before", b)))
     };
     let page = LogPage {
         layout: admin.layout(Section::Connectors),

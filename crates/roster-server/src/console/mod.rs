@@ -279,6 +279,30 @@ pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
+/// A listing's address with its filter (empty fields left out) and, for a later page, its
+/// cursor parameter (`("after", …)`, `("before", …)`).
+pub(crate) fn list_link(
+    base: &str,
+    filter: &[(&str, &str)],
+    cursor: Option<(&str, &str)>,
+) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in filter {
+        if !v.is_empty() {
+            q.append_pair(k, v);
+        }
+    }
+    if let Some((k, v)) = cursor {
+        q.append_pair(k, v);
+    }
+    let q = q.finish();
+    if q.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{q}")
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/error.html")]
 struct ErrorPage<'a> {
@@ -406,6 +430,22 @@ pub(crate) fn no_store(mut response: Response) -> Response {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn links_carry_the_filter() {
+        assert_eq!(
+            list_link("/console/users", &[("search", "")], None),
+            "/console/users"
+        );
+        assert_eq!(
+            list_link(
+                "/console/users",
+                &[("search", "a b&c"), ("group", "x")],
+                Some(("after", "cur"))
+            ),
+            "/console/users?search=a+b%26c&group=x&after=cur"
+        );
+    }
 
     #[test]
     fn times_read_naturally() {
