@@ -373,6 +373,17 @@ mod tests {
         }
     }
 
+    /// The state of a user the directory does not know yet.
+    fn unknown_user(groups: &GroupIndex) -> UserState<'_> {
+        UserState {
+            linked: None,
+            username_holder: None,
+            memberships: &[],
+            groups,
+            copy_source: None,
+        }
+    }
+
     #[test]
     fn a_new_user_shows_what_it_would_be_created_as() {
         let mut s = Settings::default();
@@ -387,13 +398,7 @@ mod tests {
             groups.clone(),
         );
         let index = GroupIndex::default();
-        let state = UserState {
-            linked: None,
-            username_holder: None,
-            memberships: &[],
-            groups: &index,
-            copy_source: None,
-        };
+        let state = unknown_user(&index);
         let test = evaluate(&settings, &input, &state, groups);
         assert_eq!(test.result.outcome, Outcome::Created);
         assert_eq!(test.username.as_deref(), Some("adele@contoso.com"));
@@ -463,13 +468,7 @@ mod tests {
         s.mapping.drop = "user.userName.endsWith('#EXT#')".into();
         let settings = compiled(s);
         let index = GroupIndex::default();
-        let state = UserState {
-            linked: None,
-            username_holder: None,
-            memberships: &[],
-            groups: &index,
-            copy_source: None,
-        };
+        let state = unknown_user(&index);
         let input = UserInput::present(
             &settings,
             "u1",
@@ -502,13 +501,7 @@ mod tests {
         ];
         assert!(matches!(groups[0].mapping, GroupMapping::Filtered { .. }));
         let index = GroupIndex::default();
-        let state = UserState {
-            linked: None,
-            username_holder: None,
-            memberships: &[],
-            groups: &index,
-            copy_source: None,
-        };
+        let state = unknown_user(&index);
         let input = UserInput::present(
             &settings,
             "u1",
