@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_core::connector::{self, Connector};
 use roster_core::{StoreError, token};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, RequestId};
@@ -134,6 +134,18 @@ pub(crate) fn internal(e: &dyn std::error::Error) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
 }
 
+/// A new token's `expires_at`: refused (400) unless it is after `now`, since a token born
+/// expired opens nothing.
+pub(crate) fn future_expiry(
+    expires_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Result<Option<OffsetDateTime>, ApiError> {
+    if expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::bad_request("expires_at is in the past"));
+    }
+    Ok(expires_at)
+}
+
 /// One connector.
 #[utoipa::path(get, path = "/api/v1/connectors/{id}", tag = "connectors", params(("id" = String, Path, description = "The connector's id")),
     responses(
@@ -241,12 +253,10 @@ pub(crate) async fn add_token(
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     find(&state, &id).await?;
     let now = state.clock().now();
-    if new.expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::bad_request("expires_at is in the past"));
-    }
+    let expires_at = future_expiry(new.expires_at, now)?;
     let description = new.description.unwrap_or_default();
     let (secret, record) =
-        token::generate(&id, &description, now, new.expires_at).map_err(|e| internal(&e))?;
+        token::generate(&id, &description, now, expires_at).map_err(|e| internal(&e))?;
     state.store().add_token(&record).await?;
     Ok((
         StatusCode::CREATED,

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_core::admin::{self, ApiScope};
 
-use super::connectors::internal;
+use super::connectors::{future_expiry, internal};
 use super::error::ApiError;
 use super::extract::ApiJson;
 use super::model::{ApiTokenList, ApiTokenOut, CreatedApiToken, NewApiToken};
@@ -44,12 +44,10 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<CreatedApiToken>), ApiError> {
     let scope: ApiScope = body.scope.parse().map_err(ApiError::bad_request)?;
     let now = state.clock().now();
-    if body.expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::bad_request("expires_at is in the past"));
-    }
+    let expires_at = future_expiry(body.expires_at, now)?;
     let created_by = caller.actor().to_string();
     let (secret, record) =
-        admin::generate_api_token(scope, &body.description, &created_by, now, body.expires_at)
+        admin::generate_api_token(scope, &body.description, &created_by, now, expires_at)
             .map_err(|e| internal(&e))?;
     state.store().admin().add_api_token(&record).await?;
     Ok((
