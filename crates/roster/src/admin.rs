@@ -281,7 +281,7 @@ fn print_tokens(
     )?;
     for t in tokens {
         let [created, expires, last_used] =
-            token_times(t.created_at, t.expires_at, t.last_used_at, now);
+            token_times(t.created_at, t.expires_at, t.last_used_at, t.expired(now));
         writeln!(
             out,
             "{:<18} {:<6} {created:<26} {expires:<26} {last_used:<26} {}",

@@ -291,7 +291,7 @@ fn print_tokens(
     )?;
     for t in tokens {
         let [created, expires, last_used] =
-            token_times(t.created_at, t.expires_at, t.last_used_at, now);
+            token_times(t.created_at, t.expires_at, t.last_used_at, t.expired(now));
         writeln!(
             out,
             "{:<18} {created:<26} {expires:<26} {last_used:<26} {}",
@@ -302,15 +302,15 @@ fn print_tokens(
 }
 
 /// The CREATED, EXPIRES and LAST USED cells of a token listing, the same for connector and
-/// API tokens.
+/// API tokens; `expired` is the record's own verdict.
 pub(crate) fn token_times(
     created_at: OffsetDateTime,
     expires_at: Option<OffsetDateTime>,
     last_used_at: Option<OffsetDateTime>,
-    now: OffsetDateTime,
+    expired: bool,
 ) -> [String; 3] {
     let expires = match expires_at {
-        Some(e) if e <= now => format!("{} (expired)", rfc3339(e)),
+        Some(e) if expired => format!("{} (expired)", rfc3339(e)),
         Some(e) => rfc3339(e),
         None => "never".into(),
     };
