@@ -52,6 +52,11 @@ use sqlx::{QueryBuilder, Sqlite};
 /// `to_lowercase`, the evaluator's case folding.
 pub(crate) const CI_COLLATION: &str = "scim_ci";
 
+/// The order of [`CI_COLLATION`].
+pub(crate) fn ci_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.to_lowercase().cmp(&b.to_lowercase())
+}
+
 /// A piece of SQL and its bound values, in order. Built once, written into as many queries
 /// as need it (a page and its count).
 #[derive(Debug, Clone, Default)]
@@ -93,6 +98,28 @@ impl Sql {
         self.parts.extend(other.parts.iter().cloned());
     }
 
+    /// The SQL text with `?` for each value, and the values in order: how the point reads
+    /// (`point`), which do not go through sqlx, take a fragment.
+    pub(crate) fn text_and_values(&self) -> (String, Vec<Bound<'_>>) {
+        let mut text = String::new();
+        let mut values = Vec::new();
+        for part in &self.parts {
+            match part {
+                Part::Static(s) => text.push_str(s),
+                Part::Owned(s) => text.push_str(s),
+                Part::BindText(s) => {
+                    text.push('?');
+                    values.push(Bound::Text(s));
+                }
+                Part::BindInt(i) => {
+                    text.push('?');
+                    values.push(Bound::Int(*i));
+                }
+            }
+        }
+        (text, values)
+    }
+
     /// Writes the fragment into a query.
     pub(crate) fn write_to(&self, qb: &mut QueryBuilder<Sqlite>) {
         for part in &self.parts {
@@ -124,6 +151,37 @@ impl Sql {
                 Part::BindText(_) | Part::BindInt(_) => "?",
             })
             .collect()
+    }
+}
+
+/// A value bound in a [`Sql`] fragment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Bound<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// Whether `filter` can match at most one resource of `kind`, found through a unique index:
+/// an `eq` on `id`, on a user's `userName` or on a group's `displayName` (the unique
+/// columns), or an `and` with such a side. Such a query reads one index entry and one row,
+/// whatever the number of resources: IdPs look users up this way before every write.
+pub(crate) fn is_point_lookup(filter: &Filter, kind: ResourceKind) -> bool {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::String(_),
+        } => kind.schema().resolve(path).is_some_and(|r| {
+            r.sub.is_none()
+                && match (r.owner, r.attr.name.as_str()) {
+                    (Owner::Common, "id") => true,
+                    (Owner::Core(_), "userName") => kind == ResourceKind::User,
+                    (Owner::Core(_), "displayName") => kind == ResourceKind::Group,
+                    _ => false,
+                }
+        }),
+        Filter::And(a, b) => is_point_lookup(a, kind) || is_point_lookup(b, kind),
+        _ => false,
     }
 }
 

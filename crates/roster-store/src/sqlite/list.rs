@@ -2,7 +2,9 @@
 //!
 //! - Index paging is `LIMIT`/`OFFSET`; `totalResults` is a `COUNT(*)` with the same `WHERE`,
 //!   skipped when the first page already holds every match (fewer than `count`), so the hot
-//!   lookup of an IdP (`userName eq "…"`) is one indexed query.
+//!   lookup of an IdP (`userName eq "…"`) is one indexed query. A lookup through a unique
+//!   index (`filter::is_point_lookup`) matches at most one resource, so it never needs the
+//!   count, and runs on the calling thread (`point`) when it can.
 //! - Cursor paging without `sortBy` is keyset paging on the creation sequence (`seq > n`),
 //!   stable while resources come and go; with `sortBy` the cursor holds an offset. Cursors are
 //!   checked against the query they were issued for (see `crate::cursor`).
@@ -14,7 +16,8 @@ use scim::query::Paging;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::backend;
-use super::filter::{Sql, order_by, where_clause};
+use super::filter::{Sql, is_point_lookup, order_by, where_clause};
+use super::point::PointReads;
 use super::resources::{COLUMNS, linked_column, resource_row, table};
 use crate::cursor::{self, Position};
 
@@ -83,43 +86,65 @@ impl Plan<'_> {
         limit: u64,
         offset: u64,
     ) -> QueryBuilder<Sqlite> {
-        let mut qb = QueryBuilder::<Sqlite>::new(prefix);
-        qb.push(COLUMNS);
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        self.select_sql(prefix, keyset, order, limit, offset)
+            .write_to(&mut qb);
+        qb
+    }
+
+    /// The page query's text and values (see [`Plan::select`]).
+    fn select_sql(
+        &self,
+        prefix: &'static str,
+        keyset: Option<Keyset>,
+        order: &Sql,
+        limit: u64,
+        offset: u64,
+    ) -> Sql {
+        let mut sql = Sql::default();
+        sql.push(prefix);
+        sql.push(COLUMNS);
         if let Some(linked) = linked_column(self.kind, self.load) {
-            qb.push(linked);
+            sql.push(linked);
         }
-        qb.push(" FROM ");
-        qb.push(table(self.kind));
-        qb.push(" AS r");
-        self.where_(&mut qb);
+        sql.push(" FROM ");
+        sql.push(table(self.kind));
+        sql.push(" AS r WHERE r.connector_id = ");
+        sql.bind_text(self.connector_id);
+        if let Some(filter) = &self.filter {
+            sql.push(" AND (");
+            sql.append(filter);
+            sql.push(")");
+        }
         match keyset {
             Some(Keyset::After(seq)) => {
-                qb.push(" AND r.seq > ");
-                qb.push_bind(seq);
+                sql.push(" AND r.seq > ");
+                sql.bind_int(seq);
             }
             Some(Keyset::Before(seq)) => {
-                qb.push(" AND r.seq < ");
-                qb.push_bind(seq);
+                sql.push(" AND r.seq < ");
+                sql.bind_int(seq);
             }
             None => {}
         }
-        qb.push(" ORDER BY ");
-        order.write_to(&mut qb);
+        sql.push(" ORDER BY ");
+        sql.append(order);
         // `+?`, not `?`: SQLite feeds a bare bound LIMIT/OFFSET into the query planner, so
         // every new value re-prepared the statement (one re-prepare per Entra lookup). The
         // unary plus hides the value from the planner; the statement is prepared once.
-        qb.push(" LIMIT +");
-        qb.push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        sql.push(" LIMIT +");
+        sql.bind_int(i64::try_from(limit).unwrap_or(i64::MAX));
         if offset > 0 {
-            qb.push(" OFFSET +");
-            qb.push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+            sql.push(" OFFSET +");
+            sql.bind_int(i64::try_from(offset).unwrap_or(i64::MAX));
         }
-        qb
+        sql
     }
 }
 
 pub(super) async fn query(
     pool: &SqlitePool,
+    point: &PointReads,
     connector_id: &str,
     kind: ResourceKind,
     query: &ResourceQuery,
@@ -139,6 +164,30 @@ pub(super) async fn query(
     let page = match &query.paging {
         Paging::Index { start_index, count } => {
             let offset = start_index.saturating_sub(1);
+            // A lookup through a unique index matches at most one resource: from the first
+            // index, the page holds every match and the total is its length. Read on this
+            // thread when a point-read connection is free (`point`).
+            let lookup = offset == 0
+                && *count > 0
+                && query
+                    .filter
+                    .as_ref()
+                    .is_some_and(|f| is_point_lookup(f, kind));
+            if lookup
+                && let Some(items) = point.resources(
+                    &plan.select_sql("SELECT ", None, &order, *count, 0),
+                    kind,
+                    plan.load,
+                )
+            {
+                let items = items?;
+                return Ok(ResourcePage {
+                    total: items.len() as u64,
+                    items: items.into_iter().map(|(_, r)| r).collect(),
+                    next_cursor: None,
+                    previous_cursor: None,
+                });
+            }
             let items = if *count > 0 {
                 plan.fetch(pool, None, &order, *count, offset).await?
             } else {
@@ -324,6 +373,127 @@ mod tests {
             assert!(plan.contains(index), "{filter}:\n{plan}");
             assert!(!plan.contains("SCAN r"), "{filter}:\n{plan}");
         }
+    }
+
+    #[test]
+    fn point_lookups_are_the_unique_columns() {
+        let user = ResourceKind::User;
+        let group = ResourceKind::Group;
+        for (kind, filter, point) in [
+            (user, "userName eq \"bjensen\"", true),
+            (user, "USERNAME eq \"bjensen\"", true),
+            (
+                user,
+                "urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"b\"",
+                true,
+            ),
+            (user, "id eq \"x\"", true),
+            (user, "userName eq \"a\" and title co \"b\"", true),
+            (user, "title co \"b\" and id eq \"a\"", true),
+            (user, "userName eq \"a\" or id eq \"b\"", false),
+            (user, "userName sw \"a\"", false),
+            (user, "externalId eq \"x\"", false),
+            (user, "displayName eq \"x\"", false),
+            (user, "emails.value eq \"a@b\"", false),
+            (user, "not (userName eq \"a\")", false),
+            (group, "displayName eq \"x\"", true),
+            (group, "id eq \"x\"", true),
+            (group, "userName eq \"x\"", false),
+            (group, "members[value eq \"u\"]", false),
+        ] {
+            let parsed = scim::filter::parse(filter).unwrap();
+            assert_eq!(is_point_lookup(&parsed, kind), point, "{filter}");
+        }
+    }
+
+    /// Point reads (on the calling thread) and the pool answer alike.
+    #[tokio::test]
+    async fn point_reads_agree_with_the_pool() {
+        use roster_core::Store;
+        use roster_core::connector::Connector;
+        use roster_core::store::{Actor, NewResource, WriteContext};
+        use serde_json::json;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("point.db"))
+            .await
+            .unwrap();
+        let at = time::OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+        let connector = Connector {
+            id: "c".into(),
+            name: "C".into(),
+            enabled: true,
+            created_at: at,
+        };
+        store.create_connector(&connector).await.unwrap();
+        let ctx = WriteContext::new(at, Actor::Cli);
+        let body = |name: &str| {
+            json!({"userName": name, "emails": [{"value": format!("{name}@example.com")}]})
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        for (id, name) in [("u1", "Ann"), ("u2", "Bob")] {
+            let new = NewResource {
+                id: id.into(),
+                body: body(name),
+                members: Vec::new(),
+            };
+            store
+                .create_resource("c", ResourceKind::User, new, &ctx)
+                .await
+                .unwrap();
+        }
+        let new = NewResource {
+            id: "g1".into(),
+            body: json!({"displayName": "Staff"}).as_object().unwrap().clone(),
+            members: vec![scim::patch::Member {
+                value: "u2".into(),
+                display: None,
+                kind: None,
+            }],
+        };
+        store
+            .create_resource("c", ResourceKind::Group, new, &ctx)
+            .await
+            .unwrap();
+
+        let all = Load {
+            members: true,
+            groups: true,
+        };
+        for (kind, id) in [
+            (ResourceKind::User, "u2"),
+            (ResourceKind::Group, "g1"),
+            (ResourceKind::User, "nobody"),
+        ] {
+            for load in [Load::default(), all] {
+                let sql = super::super::resources::get_sql("c", kind, id, load);
+                let point = store.point.resources(&sql, kind, load).unwrap().unwrap();
+                let pool = super::super::resources::get(&store.pool, "c", kind, id, load)
+                    .await
+                    .unwrap();
+                assert_eq!(point.into_iter().next().map(|(_, r)| r), pool, "{id}");
+            }
+        }
+        let user = ResourceKind::User;
+        let bob = scim::filter::parse("userName eq \"BOB\"").unwrap();
+        let plan = Plan {
+            connector_id: "c",
+            kind: user,
+            filter: Some(where_clause(&bob, user, "c").unwrap()),
+            load: all,
+        };
+        let order = order_by(None, false, user).unwrap();
+        let point = store
+            .point
+            .resources(&plan.select_sql("SELECT ", None, &order, 100, 0), user, all)
+            .unwrap()
+            .unwrap();
+        let pool = plan.fetch(&store.pool, None, &order, 100, 0).await.unwrap();
+        assert_eq!(point.len(), 1);
+        assert_eq!(point[0].1.groups.as_ref().map(Vec::len), Some(1));
+        assert_eq!(point, pool);
     }
 
     #[tokio::test]

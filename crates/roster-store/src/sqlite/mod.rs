@@ -1,6 +1,8 @@
 //! The SQLite backend: one database file in WAL mode.
 //!
-//! - Reads run on a small pool of read-only connections (WAL lets them run beside the writer).
+//! - Reads run on a small pool of read-only connections (WAL lets them run beside the writer);
+//!   point reads (one resource through a unique index: by id, `userName eq`) run on the
+//!   calling thread instead, on connections of their own (`point`), when one is free.
 //! - Writes go through one writer task with one connection that commits concurrent jobs
 //!   together (`writer`); `PATCH` runs its read-modify-write inside its job.
 //! - Filters, sorting and paging compile to SQL (`filter`, `list`), using indexed columns
@@ -17,13 +19,14 @@
 //!   settings are cached per version and checked once per batch (`settings`).
 //!
 //! Layout: `connectors` (connectors and tokens, and their directories), `resources` (the IdP
-//! view's rows and writes), `list` (queries and cursors), `filter` (SCIM filter → SQL),
-//! `writer` (group commit), `sync` (the engine on the write path), `preview` (preview and
-//! apply), `directory` (the directory side of the trait: settings, directories, listings,
-//! local writes), `journal` (audit log and sync results), `settings` (connector settings and
-//! their cache), `rows` (directory rows), `admin` (admin accounts, sessions, API tokens, the
-//! request log, the dashboard's figures), `migrations/` (embedded, applied on open: 0001 the
-//! IdP view, 0002 the directory, 0003 administration, 0004 an index for a user's history).
+//! view's rows and writes), `list` (queries and cursors), `point` (point reads on the calling
+//! thread), `filter` (SCIM filter → SQL), `writer` (group commit), `sync` (the engine on the
+//! write path), `preview` (preview and apply), `directory` (the directory side of the trait:
+//! settings, directories, listings, local writes), `journal` (audit log and sync results),
+//! `settings` (connector settings and their cache), `rows` (directory rows), `admin` (admin
+//! accounts, sessions, API tokens, the request log, the dashboard's figures), `migrations/`
+//! (embedded, applied on open: 0001 the IdP view, 0002 the directory, 0003 administration,
+//! 0004 an index for a user's history).
 
 mod admin;
 mod connectors;
@@ -31,6 +34,7 @@ mod directory;
 mod filter;
 mod journal;
 mod list;
+mod point;
 mod preview;
 mod resources;
 mod rows;
@@ -61,6 +65,7 @@ use sqlx::{ConnectOptions, SqlSafeStr};
 use time::OffsetDateTime;
 
 use self::journal::BatchJournal;
+use self::point::PointReads;
 use self::settings::SettingsCache;
 pub use self::writer::WriterCounts;
 use self::writer::{BatchHook, BoxFuture, Writer};
@@ -72,7 +77,7 @@ const READERS: u32 = 4;
 
 /// Page cache per connection, in KiB (SQLite's negative `cache_size`): enough for the hot
 /// indexes of 100,000 users, bounded so five connections stay well under 100 MB.
-const CACHE_KIB: &str = "-8192";
+pub(crate) const CACHE_KIB: &str = "-8192";
 
 /// How long a write waits for another process's write lock (the CLI beside the server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -81,6 +86,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    point: PointReads,
     writer: Writer,
     shared: Arc<Shared>,
 }
@@ -200,9 +206,7 @@ impl SqliteStore {
             // in memory: on disk, every page a job first touches was also written to a
             // temporary file.
             .pragma("temp_store", "MEMORY")
-            .collation(filter::CI_COLLATION, |a: &str, b: &str| {
-                a.to_lowercase().cmp(&b.to_lowercase())
-            })
+            .collation(filter::CI_COLLATION, filter::ci_order)
             .optimize_on_close(true, 400);
         let mut conn = options
             .connect()
@@ -222,9 +226,11 @@ impl SqliteStore {
             .connect_with(readers)
             .await
             .map_err(|e| OpenError::Connect(Box::new(e)))?;
+        let point = PointReads::new(options.get_filename());
         let shared = Arc::new(Shared::default());
         Ok(Self {
             pool,
+            point,
             writer: Writer::spawn(conn, Arc::clone(&shared) as Arc<dyn BatchHook>),
             shared,
         })
@@ -371,6 +377,10 @@ impl Store for SqliteStore {
         id: &str,
         load: Load,
     ) -> Result<Option<StoredResource>, StoreError> {
+        let sql = resources::get_sql(connector_id, kind, id, load);
+        if let Some(rows) = self.point.resources(&sql, kind, load) {
+            return Ok(rows?.into_iter().next().map(|(_, r)| r));
+        }
         resources::get(&self.pool, connector_id, kind, id, load).await
     }
 
@@ -380,7 +390,7 @@ impl Store for SqliteStore {
         kind: ResourceKind,
         query: &ResourceQuery,
     ) -> Result<ResourcePage, StoreError> {
-        list::query(&self.pool, connector_id, kind, query).await
+        list::query(&self.pool, &self.point, connector_id, kind, query).await
     }
 
     async fn update_resource(

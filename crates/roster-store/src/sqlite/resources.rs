@@ -24,6 +24,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
+use super::filter::Sql;
 use super::{backend, from_ms, to_ms};
 use crate::columns::{Email, Indexed};
 
@@ -77,18 +78,53 @@ pub(super) fn resource_row(
     load: Load,
 ) -> Result<(i64, StoredResource), StoreError> {
     let body: String = row.try_get(5).map_err(backend)?;
-    let mut resource = StoredResource {
+    let linked: Option<String> = if linked_column(kind, load).is_some() {
+        Some(row.try_get(6).map_err(backend)?)
+    } else {
+        None
+    };
+    let parts = RowParts {
+        seq: row.try_get(0).map_err(backend)?,
         id: row.try_get(1).map_err(backend)?,
         version: row.try_get(2).map_err(backend)?,
-        created: from_ms(row.try_get(3).map_err(backend)?)?,
-        last_modified: from_ms(row.try_get(4).map_err(backend)?)?,
-        body: serde_json::from_str(&body).map_err(StoreError::backend)?,
+        created_ms: row.try_get(3).map_err(backend)?,
+        modified_ms: row.try_get(4).map_err(backend)?,
+        body: &body,
+        linked: linked.as_deref(),
+    };
+    resource_from(parts, kind, load)
+}
+
+/// The columns of a resource row, read by whichever driver ran the query.
+pub(super) struct RowParts<'a> {
+    pub(super) seq: i64,
+    pub(super) id: String,
+    pub(super) version: i64,
+    pub(super) created_ms: i64,
+    pub(super) modified_ms: i64,
+    pub(super) body: &'a str,
+    /// The [`linked_column`], when the query has it.
+    pub(super) linked: Option<&'a str>,
+}
+
+/// The sequence number and the resource of a row's columns.
+pub(super) fn resource_from(
+    parts: RowParts<'_>,
+    kind: ResourceKind,
+    load: Load,
+) -> Result<(i64, StoredResource), StoreError> {
+    let mut resource = StoredResource {
+        id: parts.id,
+        version: parts.version,
+        created: from_ms(parts.created_ms)?,
+        last_modified: from_ms(parts.modified_ms)?,
+        body: serde_json::from_str(parts.body).map_err(StoreError::backend)?,
         members: None,
         groups: None,
     };
     if linked_column(kind, load).is_some() {
-        let text: String = row.try_get(6).map_err(backend)?;
-        let linked: Vec<Vec<Value>> = serde_json::from_str(&text).map_err(StoreError::backend)?;
+        let text = parts.linked.unwrap_or("[]");
+        let linked: Vec<Vec<Value>> = serde_json::from_str(text).map_err(StoreError::backend)?;
         let text_at = |l: &[Value], i: usize| l.get(i).and_then(Value::as_str).map(str::to_owned);
         match kind {
             ResourceKind::Group => {
@@ -116,7 +152,24 @@ pub(super) fn resource_row(
             }
         }
     }
-    Ok((row.try_get(0).map_err(backend)?, resource))
+    Ok((parts.seq, resource))
+}
+
+/// The query of one resource by id: [`COLUMNS`] (and the [`linked_column`] for `load`).
+pub(super) fn get_sql(connector_id: &str, kind: ResourceKind, id: &str, load: Load) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT ");
+    sql.push(COLUMNS);
+    if let Some(linked) = linked_column(kind, load) {
+        sql.push(linked);
+    }
+    sql.push(" FROM ");
+    sql.push(table(kind));
+    sql.push(" AS r WHERE r.connector_id = ");
+    sql.bind_text(connector_id);
+    sql.push(" AND r.id = ");
+    sql.bind_text(id);
+    sql
 }
 
 pub(super) async fn get(
@@ -126,17 +179,8 @@ pub(super) async fn get(
     id: &str,
     load: Load,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT ");
-    qb.push(COLUMNS);
-    if let Some(linked) = linked_column(kind, load) {
-        qb.push(linked);
-    }
-    qb.push(" FROM ");
-    qb.push(table(kind));
-    qb.push(" AS r WHERE r.connector_id = ");
-    qb.push_bind(connector_id.to_owned());
-    qb.push(" AND r.id = ");
-    qb.push_bind(id.to_owned());
+    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+    get_sql(connector_id, kind, id, load).write_to(&mut qb);
     let row = qb.build().fetch_optional(pool).await.map_err(backend)?;
     row.map(|row| resource_row(&row, kind, load).map(|(_, r)| r))
         .transpose()

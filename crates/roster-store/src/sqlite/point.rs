@@ -1,0 +1,183 @@
+//! Point reads: one resource found through a unique index, read on the caller's thread.
+//!
+//! Every sqlx statement is a round trip to its connection's worker thread, and a pooled
+//! statement costs two (the pool pings a connection when it comes back), each a pair of
+//! thread wake-ups. For a read that touches one index entry and one row — some tens of
+//! microseconds of SQLite — the hand-offs cost more than the read itself, and the read that
+//! matters most is one of these: Entra ID looks a user up by `userName` before every write.
+//! So `GET /Users/{id}` and `filter=userName eq "…"` (and the other lookups
+//! `filter::is_point_lookup` accepts) run here, synchronously, on a few connections of their
+//! own, opened with the same settings as the pool's read connections.
+//!
+//! A point read never waits and never fails on its own account: when every connection is in
+//! use, when one cannot be opened, or when SQLite reports any error (busy, a schema change
+//! under a cached statement, …), the read is answered by the pool as before, and any real error
+//! is the pool's to report. Anything that may read many rows stays on the pool, whose worker
+//! threads keep long queries off the async runtime; a point read holds its thread for about
+//! as long as a request takes to parse.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use roster_core::StoreError;
+use roster_core::store::{Load, ResourceKind, StoredResource};
+use rusqlite::{Connection, OpenFlags, params_from_iter};
+
+use super::CACHE_KIB;
+use super::filter::{Bound, CI_COLLATION, Sql, ci_order};
+use super::resources::{RowParts, linked_column, resource_from};
+
+/// The most point-read connections: at most one per thread that runs store code at once
+/// (the runtime's workers), and each holds a page cache, so a few.
+const CONNECTIONS: usize = 2;
+
+/// The point-read connections of one database file.
+#[derive(Debug)]
+pub(crate) struct PointReads {
+    path: PathBuf,
+    idle: Mutex<Idle>,
+}
+
+#[derive(Debug, Default)]
+struct Idle {
+    connections: Vec<Connection>,
+    /// Connections opened so far (idle or in use).
+    opened: usize,
+}
+
+impl rusqlite::types::ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match *self {
+            Bound::Text(s) => rusqlite::types::ToSqlOutput::from(s),
+            Bound::Int(i) => rusqlite::types::ToSqlOutput::from(i),
+        })
+    }
+}
+
+impl PointReads {
+    /// Point reads on the database file at `path` (opened on first use).
+    pub(crate) fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            idle: Mutex::new(Idle::default()),
+        }
+    }
+
+    /// The rows `query` selects (the columns [`resource_from`] reads), or `None` if the pool
+    /// must answer (see the module docs).
+    pub(crate) fn resources(
+        &self,
+        query: &Sql,
+        kind: ResourceKind,
+        load: Load,
+    ) -> Option<Result<Vec<(i64, StoredResource)>, StoreError>> {
+        let conn = self.take()?;
+        let (text, values) = query.text_and_values();
+        let rows = read(&conn, &text, &values, kind, load);
+        match rows {
+            Ok(rows) => {
+                self.give_back(conn);
+                Some(Ok(rows))
+            }
+            Err(Failure::Sqlite(e)) => {
+                tracing::debug!(error = %e, "point read failed; asking the pool");
+                // The connection may be what is wrong: it is dropped, and a new one opened
+                // next time.
+                self.forget();
+                None
+            }
+            Err(Failure::Row(e)) => {
+                self.give_back(conn);
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// An idle connection, or a new one if fewer than [`CONNECTIONS`] are open.
+    fn take(&self) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(conn) = idle.connections.pop() {
+            return Some(conn);
+        }
+        if idle.opened >= CONNECTIONS {
+            return None;
+        }
+        idle.opened += 1;
+        drop(idle);
+        match open(&self.path) {
+            Ok(conn) => Some(conn),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open a point-read connection");
+                self.forget();
+                None
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.connections.push(conn);
+    }
+
+    /// A connection taken was dropped.
+    fn forget(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.opened = idle.opened.saturating_sub(1);
+    }
+}
+
+/// Why a point read has no answer: SQLite failed (the pool is asked), or a row does not
+/// read as a resource (an error whoever reads it).
+enum Failure {
+    Sqlite(rusqlite::Error),
+    Row(StoreError),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e)
+    }
+}
+
+fn read(
+    conn: &Connection,
+    text: &str,
+    values: &[Bound<'_>],
+    kind: ResourceKind,
+    load: Load,
+) -> Result<Vec<(i64, StoredResource)>, Failure> {
+    let mut statement = conn.prepare_cached(text)?;
+    let mut rows = statement.query(params_from_iter(values))?;
+    let has_linked = linked_column(kind, load).is_some();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let body: String = row.get(5)?;
+        let linked: Option<String> = if has_linked { row.get(6)? } else { None };
+        let parts = RowParts {
+            seq: row.get(0)?,
+            id: row.get(1)?,
+            version: row.get(2)?,
+            created_ms: row.get(3)?,
+            modified_ms: row.get(4)?,
+            body: &body,
+            linked: linked.as_deref(),
+        };
+        out.push(resource_from(parts, kind, load).map_err(Failure::Row)?);
+    }
+    Ok(out)
+}
+
+/// A read-only connection with the pool readers' settings (see the parent module).
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    // No CREATE: the store created the file before any read. NO_MUTEX: a connection is used
+    // by one thread at a time (it is taken out of `idle` for the read).
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    conn.pragma_update(None, "cache_size", CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // A busy database is the pool's to wait for: this thread runs other requests too.
+    conn.busy_timeout(std::time::Duration::ZERO)?;
+    conn.create_collation(CI_COLLATION, ci_order)?;
+    Ok(conn)
+}
