@@ -22,8 +22,9 @@
 //! ## Layers, outermost first
 //!
 //! 1. `x-request-id`: kept when the client sent one, a UUID otherwise, and echoed back;
-//! 2. a `tracing` span per request (method, path without query, connector, request id, status,
-//!    latency); tokens, query strings and bodies are never logged;
+//! 2. a `tracing` span per request (method, path without query, connector, request id), ended
+//!    by one `info` line with the status and latency; tokens, query strings and bodies are
+//!    never logged;
 //! 3. metrics and the SCIM request log (`ops`): outside everything below, so they see the final
 //!    status of every request, 401s, 413s, timeouts and panics included;
 //! 4. panics become a 500 SCIM error with no detail (the panic is logged);

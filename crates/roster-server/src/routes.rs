@@ -73,11 +73,12 @@ pub(crate) fn app(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
-                .on_response(|response: &Response, latency: Duration, span: &Span| {
+                // Status and latency go on the line that ends the request, inside its span.
+                // Not recorded into the span as well: that printed them twice on the line and
+                // formatted them twice per request.
+                .on_response(|response: &Response, latency: Duration, _span: &Span| {
                     let status = response.status().as_u16();
                     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-                    span.record("status", status);
-                    span.record("latency_ms", latency_ms);
                     tracing::info!(status, latency_ms, "request finished");
                 }),
         )
@@ -175,8 +176,6 @@ fn request_span(req: &Request) -> Span {
         path = %path,
         connector = %connector_of(path).unwrap_or_default(),
         request_id = %request_id,
-        status = tracing::field::Empty,
-        latency_ms = tracing::field::Empty,
     )
 }
 
