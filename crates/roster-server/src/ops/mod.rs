@@ -74,7 +74,7 @@ struct Shared {
     started: OnceLock<()>,
     /// Entries dropped since the task last reported it (it logs one line, not one per entry).
     dropped: Arc<AtomicU64>,
-    /// Bytes of bodies waiting in the queue (see [`request_log::BODY_BUDGET`]).
+    /// Bytes of bodies waiting to be written (see [`request_log::BODY_BUDGET`]).
     queued_bodies: Arc<AtomicUsize>,
 }
 

@@ -59,12 +59,18 @@ pub(super) fn linked_column(kind: ResourceKind, load: Load) -> Option<&'static s
              ORDER BY m.member_id) FROM scim_memberships AS m \
              WHERE m.connector_id = r.connector_id AND m.group_id = r.id)",
         ),
+        // Most users are in no group, and an ordered aggregate opens a temporary b-tree for
+        // its ORDER BY even when it aggregates nothing (a fifth of a lookup's SQLite time):
+        // one probe of the member index first answers those users with `[]`.
         ResourceKind::User if load.groups => Some(
-            ", (SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.seq) \
+            ", CASE WHEN EXISTS (SELECT 1 FROM scim_memberships AS m \
+             WHERE m.connector_id = r.connector_id AND m.member_id = r.id \
+             AND m.member_type = 'User') \
+             THEN (SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.seq) \
              FROM scim_memberships AS m JOIN scim_groups AS g \
              ON g.connector_id = m.connector_id AND g.id = m.group_id \
              WHERE m.connector_id = r.connector_id AND m.member_id = r.id \
-             AND m.member_type = 'User')",
+             AND m.member_type = 'User') ELSE '[]' END",
         ),
         ResourceKind::Group | ResourceKind::User => None,
     }
