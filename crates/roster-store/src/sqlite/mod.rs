@@ -77,7 +77,7 @@ const READERS: u32 = 4;
 
 /// Page cache per connection, in KiB (SQLite's negative `cache_size`): enough for the hot
 /// indexes of 100,000 users, bounded so five connections stay well under 100 MB.
-pub(crate) const CACHE_KIB: &str = "-8192";
+const CACHE_KIB: &str = "-8192";
 
 /// How long a write waits for another process's write lock (the CLI beside the server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

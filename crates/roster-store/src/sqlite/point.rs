@@ -23,13 +23,18 @@ use roster_core::StoreError;
 use roster_core::store::{Load, ResourceKind, StoredResource};
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 
-use super::CACHE_KIB;
 use super::filter::{Bound, CI_COLLATION, Sql, ci_order};
 use super::resources::{RowParts, linked_column, resource_from};
 
 /// The most point-read connections: at most one per thread that runs store code at once
 /// (the runtime's workers), and each holds a page cache, so a few.
 const CONNECTIONS: usize = 2;
+
+/// Page cache per point-read connection, in KiB (SQLite's negative `cache_size`): smaller
+/// than the pool's. A point read touches a handful of pages, and every commit of the writer
+/// (a few a second under load: the request log) empties the cache anyway; a large one would
+/// only add to resident memory.
+const CACHE_KIB: &str = "-2048";
 
 /// The point-read connections of one database file.
 #[derive(Debug)]
