@@ -62,6 +62,8 @@ struct Shared {
     options: OpsOptions,
     /// The process's recorder, when metrics are on.
     prometheus: Option<PrometheusHandle>,
+    /// The request metrics' handles, by label set.
+    requests: prometheus::RequestMetrics,
     /// The connectors whose ids may be metric labels.
     known: Arc<KnownConnectors>,
     /// The sync-outcome counters read from the store, and what of them is final.
@@ -88,6 +90,7 @@ impl Ops {
                 clock,
                 options,
                 prometheus: options.metrics.then(prometheus::handle),
+                requests: prometheus::RequestMetrics::default(),
                 known: Arc::default(),
                 sync: prometheus::SyncTotals::default(),
                 tx,
@@ -190,17 +193,21 @@ impl Ops {
     /// (`authenticated`, noted by the SCIM authentication in the request's [`AuthSlot`]: the
     /// id as the connector knows it, not the path segment as sent, which a client may spell
     /// with percent-escapes). Other requests are counted with an empty connector label.
-    fn connector_label(&self, connector: String, authenticated: Option<&String>) -> String {
+    fn connector_label<'a>(
+        &self,
+        connector: &'a str,
+        authenticated: Option<&'a String>,
+    ) -> &'a str {
         let known = &self.inner.known;
         if let Some(id) = authenticated {
             if !known.contains(id) {
                 known.insert(id);
             }
-            id.clone()
-        } else if known.contains(&connector) {
+            id
+        } else if known.contains(connector) {
             connector
         } else {
-            String::new()
+            ""
         }
     }
 }
@@ -361,10 +368,13 @@ pub(crate) async fn track(ops: Ops, mut req: Request, next: Next) -> Response {
     if ops.inner.prometheus.is_some() {
         let route = route.0.get();
         let connector = connector
+            .as_deref()
             .map(|c| ops.connector_label(c, authenticated.0.get()))
             .unwrap_or_default();
         let route = route.map_or("unmatched", MatchedPath::as_str);
-        prometheus::record_request(connector, route, method, status, elapsed);
+        ops.inner
+            .requests
+            .record(connector, route, method, status, elapsed);
     }
     match pending {
         Some(mut pending) => {

@@ -26,11 +26,14 @@
 //! untouched for one) are summed once and remembered; a scrape then reads only the last few
 //! runs per connector.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::hash::{Hash, Hasher};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use roster_core::Store;
 use roster_core::store::{StoreError, SyncCounters, SyncRun};
@@ -91,19 +94,146 @@ fn install() -> PrometheusHandle {
     handle
 }
 
-/// Counts one answered request.
-pub(super) fn record_request(
-    connector: String,
-    route: &str,
+/// The request metrics' handles, one pair per label set, so that counting a request is a
+/// lookup by borrowed labels. Asking the facade instead (`counter!` with owned labels) built a
+/// `metrics::Key` per request: five label strings allocated, then hashed into the recorder's
+/// registry, for both metrics. The handles are the registry's own (the same `Arc`s it
+/// renders), so what `/metrics` shows is unchanged. The map holds one entry per series the
+/// registry holds, and no more: labels are as bounded here as there (see
+/// `Ops::connector_label`).
+#[derive(Debug, Default)]
+pub(super) struct RequestMetrics(RwLock<HashMap<OwnedLabels, Handles>>);
+
+#[derive(Debug, Clone)]
+struct Handles {
+    requests: Counter,
+    duration: Histogram,
+}
+
+/// A request's labels, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Labels<'a> {
+    connector: &'a str,
+    route: &'a str,
     method: &'static str,
     status: u16,
-    elapsed: Duration,
-) {
-    let route = route.to_owned();
-    metrics::histogram!(DURATION, "connector" => connector.clone(), "route" => route.clone(), "method" => method)
-        .record(elapsed.as_secs_f64());
-    metrics::counter!(REQUESTS, "connector" => connector, "route" => route, "method" => method, "status" => status.to_string())
-        .increment(1);
+}
+
+/// A request's labels, as the map keeps them.
+#[derive(Debug)]
+struct OwnedLabels {
+    connector: Box<str>,
+    route: Box<str>,
+    method: &'static str,
+    status: u16,
+}
+
+/// What both label types are looked up by: a `HashMap<OwnedLabels, _>` can be searched with a
+/// `&dyn LabelKey`, and so with borrowed [`Labels`], without building an [`OwnedLabels`].
+trait LabelKey {
+    fn labels(&self) -> Labels<'_>;
+}
+
+impl LabelKey for Labels<'_> {
+    fn labels(&self) -> Labels<'_> {
+        *self
+    }
+}
+
+impl LabelKey for OwnedLabels {
+    fn labels(&self) -> Labels<'_> {
+        Labels {
+            connector: &self.connector,
+            route: &self.route,
+            method: self.method,
+            status: self.status,
+        }
+    }
+}
+
+impl<'a> Borrow<dyn LabelKey + 'a> for OwnedLabels {
+    fn borrow(&self) -> &(dyn LabelKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn LabelKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.labels() == other.labels()
+    }
+}
+
+impl Eq for dyn LabelKey + '_ {}
+
+impl Hash for dyn LabelKey + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.labels().hash(state);
+    }
+}
+
+// `Borrow` requires the owned key to hash and compare as its borrowed form does.
+impl PartialEq for OwnedLabels {
+    fn eq(&self, other: &Self) -> bool {
+        self.labels() == other.labels()
+    }
+}
+
+impl Eq for OwnedLabels {}
+
+impl Hash for OwnedLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.labels().hash(state);
+    }
+}
+
+impl RequestMetrics {
+    /// Counts one answered request.
+    pub(super) fn record(
+        &self,
+        connector: &str,
+        route: &str,
+        method: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let labels = Labels {
+            connector,
+            route,
+            method,
+            status,
+        };
+        let cached = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&labels as &dyn LabelKey)
+            .cloned();
+        let handles = cached.unwrap_or_else(|| self.register(labels));
+        handles.duration.record(elapsed.as_secs_f64());
+        handles.requests.increment(1);
+    }
+
+    /// The handles of a label set seen for the first time, from the recorder.
+    fn register(&self, labels: Labels<'_>) -> Handles {
+        let connector = labels.connector.to_owned();
+        let route = labels.route.to_owned();
+        let method = labels.method;
+        let handles = Handles {
+            duration: metrics::histogram!(DURATION, "connector" => connector.clone(), "route" => route.clone(), "method" => method),
+            requests: metrics::counter!(REQUESTS, "connector" => connector, "route" => route, "method" => method, "status" => labels.status.to_string()),
+        };
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(OwnedLabels {
+                connector: labels.connector.into(),
+                route: labels.route.into(),
+                method,
+                status: labels.status,
+            })
+            .or_insert(handles)
+            .clone()
+    }
 }
 
 /// Counts request-log entries lost.
@@ -342,5 +472,24 @@ mod tests {
             "roster_sync_outcomes_total{connector=\"en\\\"tra\",outcome=\"failed\"} 1\n"
         ));
         assert_eq!(out.lines().count(), 2 + 7);
+    }
+
+    #[test]
+    fn request_handles_are_found_by_borrowed_labels() {
+        let metrics = RequestMetrics::default();
+        let route = "/scim/v2/{connector}/Users";
+        metrics.record("entra", route, "GET", 200, Duration::from_millis(1));
+        metrics.record("entra", route, "GET", 200, Duration::from_millis(2));
+        metrics.record("entra", route, "GET", 404, Duration::from_millis(1));
+        metrics.record("", route, "GET", 200, Duration::from_millis(1));
+        let map = metrics.0.read().expect("not poisoned");
+        assert_eq!(map.len(), 3);
+        let labels = Labels {
+            connector: "entra",
+            route,
+            method: "GET",
+            status: 404,
+        };
+        assert!(map.contains_key(&labels as &dyn LabelKey));
     }
 }
