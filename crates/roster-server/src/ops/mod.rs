@@ -39,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use roster_core::{Clock, Store};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::{AppState, OpsOptions};
 
@@ -78,6 +78,8 @@ struct Shared {
     dropped: Arc<AtomicU64>,
     /// Bytes of bodies waiting to be written (see [`request_log::BODY_BUDGET`]).
     queued_bodies: Arc<AtomicUsize>,
+    /// Wakes the task while a batch gathers (see [`request_log::should_wake`]).
+    wake: Arc<Notify>,
 }
 
 impl Ops {
@@ -98,6 +100,7 @@ impl Ops {
                 started: OnceLock::new(),
                 dropped: Arc::default(),
                 queued_bodies: Arc::default(),
+                wake: Arc::default(),
             }),
         }
     }
@@ -131,6 +134,7 @@ impl Ops {
                     prometheus: shared.prometheus.clone(),
                     dropped: shared.dropped.clone(),
                     queued_bodies: shared.queued_bodies.clone(),
+                    wake: shared.wake.clone(),
                 };
                 runtime.spawn(task.run(rx));
             }
@@ -153,14 +157,22 @@ impl Ops {
             }
             queued.fetch_add(bytes, Ordering::Relaxed);
         }
-        if let Err(e) = self.inner.tx.try_send(request_log::Message::Entry(entry)) {
-            queued.fetch_sub(bytes, Ordering::Relaxed);
-            let reason = match e {
-                mpsc::error::TrySendError::Full(_) => "queue_full",
-                mpsc::error::TrySendError::Closed(_) => "stopped",
-            };
-            prometheus::count_dropped(reason, 1);
-            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+        let tx = &self.inner.tx;
+        match tx.try_send(request_log::Message::Entry(entry)) {
+            Ok(()) => {
+                if request_log::should_wake(tx.max_capacity() - tx.capacity()) {
+                    self.inner.wake.notify_one();
+                }
+            }
+            Err(e) => {
+                queued.fetch_sub(bytes, Ordering::Relaxed);
+                let reason = match e {
+                    mpsc::error::TrySendError::Full(_) => "queue_full",
+                    mpsc::error::TrySendError::Closed(_) => "stopped",
+                };
+                prometheus::count_dropped(reason, 1);
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -176,6 +188,7 @@ impl Ops {
                 .send(request_log::Message::Flush(done))
                 .await
                 .ok()?;
+            self.inner.wake.notify_one();
             written.await.ok()
         })
         .await;

@@ -37,7 +37,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use roster_core::admin::{MAX_LOGGED_BODY, NewRequestLog, is_secret_name, mask_secrets};
 use roster_core::{Clock, Store};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::KnownConnectors;
@@ -296,6 +296,17 @@ pub(super) struct Task {
     pub(super) dropped: Arc<AtomicU64>,
     /// Bytes of bodies waiting in the queue: the task takes off what it receives.
     pub(super) queued_bodies: Arc<AtomicUsize>,
+    /// Rung by senders while a batch gathers: a full batch waits, or a flush (see [`wake`]).
+    pub(super) wake: Arc<Notify>,
+}
+
+/// Whether a sender of an entry should wake the task now, with `queued` messages in the
+/// queue: once a batch's worth waits (a flush always wakes it). While a batch gathers the task sleeps until
+/// its window ends rather than waking for every entry: at thousands of requests a second,
+/// waking it per entry (to move one entry from the queue to the batch) cost each request
+/// a task wake-up, often a thread's too.
+pub(super) fn should_wake(queued: usize) -> bool {
+    queued >= BATCH
 }
 
 impl Task {
@@ -312,30 +323,27 @@ impl Task {
         let mut last_prune: Option<Instant> = None;
         loop {
             tokio::select! {
-                n = rx.recv_many(&mut received, BATCH) => {
+                // Between batches, the first entry wakes the task; while one gathers, only its
+                // window, a batch's worth of waiting entries or a flush does (`should_wake`).
+                n = rx.recv_many(&mut received, BATCH), if batch.is_empty() => {
                     if n == 0 {
-                        self.write(&mut batch).await;
                         return;
                     }
                     for message in received.drain(..) {
-                        match message {
-                            Message::Entry(entry) => {
-                                if batch.is_empty() {
-                                    window.as_mut().reset(Instant::now() + BATCH_WINDOW);
-                                }
-                                batch.push(entry);
-                                if batch.len() >= BATCH {
-                                    self.write(&mut batch).await;
-                                }
-                            }
-                            Message::Flush(done) => {
-                                self.write(&mut batch).await;
-                                let _ = done.send(());
-                            }
-                        }
+                        self.take(message, &mut batch, window.as_mut()).await;
                     }
                 }
-                () = &mut window, if !batch.is_empty() => self.write(&mut batch).await,
+                () = &mut window, if !batch.is_empty() => {
+                    if self.drain(&mut rx, &mut batch, &mut received, window.as_mut()).await {
+                        return;
+                    }
+                    self.write(&mut batch).await;
+                }
+                () = self.wake.notified(), if !batch.is_empty() => {
+                    if self.drain(&mut rx, &mut batch, &mut received, window.as_mut()).await {
+                        return;
+                    }
+                }
                 _ = housekeeping.tick() => {
                     if let Some(prometheus) = &self.prometheus {
                         prometheus.run_upkeep();
@@ -356,6 +364,64 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// Adds a message to the batch: an entry (writing the batch when it is full), or a flush
+    /// (writing it, then answering).
+    async fn take(
+        &self,
+        message: Message,
+        batch: &mut Vec<NewRequestLog>,
+        window: Pin<&mut tokio::time::Sleep>,
+    ) {
+        match message {
+            Message::Entry(entry) => {
+                if batch.is_empty() {
+                    window.reset(Instant::now() + BATCH_WINDOW);
+                }
+                batch.push(entry);
+                if batch.len() >= BATCH {
+                    self.write(batch).await;
+                }
+            }
+            Message::Flush(done) => {
+                self.write(batch).await;
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Takes every message waiting in the queue, without waiting for more. When every sender
+    /// is gone and the queue is empty, writes the batch and answers true: the task ends.
+    async fn drain(
+        &self,
+        rx: &mut mpsc::Receiver<Message>,
+        batch: &mut Vec<NewRequestLog>,
+        received: &mut Vec<Message>,
+        mut window: Pin<&mut tokio::time::Sleep>,
+    ) -> bool {
+        loop {
+            match rx.try_recv() {
+                Ok(message) => received.push(message),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    for message in received.drain(..) {
+                        self.take(message, batch, window.as_mut()).await;
+                    }
+                    self.write(batch).await;
+                    return true;
+                }
+            }
+            if received.len() >= BATCH {
+                for message in received.drain(..) {
+                    self.take(message, batch, window.as_mut()).await;
+                }
+            }
+        }
+        for message in received.drain(..) {
+            self.take(message, batch, window.as_mut()).await;
+        }
+        false
     }
 
     /// Writes and empties the batch. A store error loses the batch (logged and counted):
