@@ -33,6 +33,7 @@
 //! 7. the path rewrite, then routing (each route notes its template for the metrics).
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,6 +138,8 @@ struct Inner {
     /// The resource types served, for the discovery endpoints: the very schemas the IdP
     /// view validates and projects with, so `/Schemas` cannot drift from behaviour.
     resource_types: Vec<ResourceSchema>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see [`AppState::client_ip`]).
+    trusted_proxies: Arc<[IpAddr]>,
 }
 
 impl AppState {
@@ -176,6 +179,7 @@ impl AppState {
                 admin,
                 ops,
                 resource_types,
+                trusted_proxies: Arc::from([]),
             }),
         }
     }
@@ -194,6 +198,35 @@ impl AppState {
     #[must_use]
     pub fn admin_options(&self) -> AdminOptions {
         self.inner.admin
+    }
+
+    /// The same state, believing `X-Forwarded-For` from these reverse proxies. Behind a proxy
+    /// every request comes from the proxy's address: without this, the console's per-address
+    /// login limit would be one limit for everybody, which anyone could use to lock every
+    /// administrator out.
+    #[must_use]
+    pub fn with_trusted_proxies(self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.trusted_proxies = proxies.into_iter().collect();
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The client's address: the peer's, unless the peer is a trusted proxy, in which case
+    /// the right-most address of `X-Forwarded-For` that is not itself a trusted proxy (each
+    /// proxy appends the address it received the request from, so entries further left were
+    /// written by the client and cannot be believed). A malformed header is not believed.
+    pub(crate) fn client_ip(
+        &self,
+        peer: Option<IpAddr>,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<IpAddr> {
+        Some(forwarded_client(
+            &self.inner.trusted_proxies,
+            peer?,
+            headers,
+        ))
     }
 
     /// The same state with other operations options. Call it before serving: it replaces the
@@ -274,6 +307,32 @@ impl AppState {
     }
 }
 
+/// The client behind `peer` (see [`AppState::client_ip`]).
+fn forwarded_client(trusted: &[IpAddr], peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect::<Option<Vec<_>>>();
+    let Some(hops) = hops else {
+        return peer;
+    };
+    let mut client = peer;
+    for hop in hops.iter().rev().flat_map(|v| v.rsplit(',')) {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !trusted.contains(&ip) {
+            break;
+        }
+    }
+    client
+}
+
 /// The complete application: every route and every layer.
 ///
 /// Serve it with `axum::serve(listener, app(state))`, or with `axum_server` for TLS
@@ -303,4 +362,47 @@ pub async fn serve(
     .await;
     after.flush().await;
     served
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use axum::http::HeaderMap;
+
+    use super::forwarded_client;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_trusted_proxies_are_believed() {
+        let proxy = ip("10.0.0.1");
+        let trusted = [proxy, ip("10.0.0.2")];
+        let h = forwarded(&["198.51.100.7"]);
+        // Not from a trusted proxy: the header is the client's word, and not believed.
+        assert_eq!(forwarded_client(&[], proxy, &h), proxy);
+        assert_eq!(
+            forwarded_client(&trusted, ip("192.0.2.9"), &h),
+            ip("192.0.2.9")
+        );
+        // From the proxy: the address it received the request from.
+        assert_eq!(forwarded_client(&trusted, proxy, &h), ip("198.51.100.7"));
+        // A client's own entries are further left and ignored; trusted hops are skipped.
+        let h = forwarded(&["1.1.1.1, 198.51.100.7", "10.0.0.2"]);
+        assert_eq!(forwarded_client(&trusted, proxy, &h), ip("198.51.100.7"));
+        // No header, or a malformed one: the last address known for sure.
+        assert_eq!(forwarded_client(&trusted, proxy, &HeaderMap::new()), proxy);
+        let h = forwarded(&["not an address, 10.0.0.2"]);
+        assert_eq!(forwarded_client(&trusted, proxy, &h), ip("10.0.0.2"));
+    }
 }

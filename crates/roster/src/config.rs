@@ -4,7 +4,7 @@
 //! the file under what clap collected. Keys without a flag ([`ENV_ONLY`]) are read from their
 //! `ROSTER_*` variable here, between the file and the flags.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::cli::{Global, LogFormat, ServeArgs};
 
 /// The keys read from a `ROSTER_*` variable by the configuration rather than by clap (they
-/// have no flag): `ROSTER_METRICS`, `ROSTER_REQUEST_LOG_DAYS`.
-const ENV_ONLY: &[&str] = &["metrics", "request_log_days"];
+/// have no flag): `ROSTER_METRICS`, `ROSTER_REQUEST_LOG_DAYS`, `ROSTER_TRUSTED_PROXIES`.
+const ENV_ONLY: &[&str] = &["metrics", "request_log_days", "trusted_proxies"];
 
 /// The longest request-log retention accepted, in days (ten years).
 const MAX_REQUEST_LOG_DAYS: u32 = 3650;
@@ -46,6 +46,11 @@ pub(crate) struct Config {
     /// request log keeps each connector's requests (older ones are pruned hourly); `0` turns
     /// the request log off.
     pub(crate) request_log_days: u32,
+    /// `trusted_proxies = ["10.0.0.1"]` (env `ROSTER_TRUSTED_PROXIES='["10.0.0.1"]'`): the
+    /// addresses of reverse proxies in front of Roster, whose `X-Forwarded-For` says who the
+    /// client is. The console limits failed logins per client address; behind a proxy that is
+    /// not listed, every client has the proxy's address and shares one limit.
+    pub(crate) trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for Config {
@@ -59,6 +64,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             metrics: true,
             request_log_days: 14,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -210,6 +216,30 @@ mod tests {
         assert!(format!("{e:#}").contains("request_log_days"), "{e:#}");
         let e = load_env(&["roster", "serve"], "metrics = \"maybe\"").unwrap_err();
         assert!(format!("{e:#}").contains("metrics"), "{e:#}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses() {
+        assert!(
+            load(&["roster", "serve"])
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
+        let c = load_env(
+            &["roster", "serve"],
+            "trusted_proxies = [\"10.0.0.1\", \"::1\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            c.trusted_proxies,
+            [
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        let e = load_env(&["roster", "serve"], "trusted_proxies = [\"10.0.0.0/8\"]").unwrap_err();
+        assert!(format!("{e:#}").contains("trusted_proxies"), "{e:#}");
     }
 
     #[test]

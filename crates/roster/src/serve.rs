@@ -50,7 +50,8 @@ pub(crate) async fn run(config: &Config, store: Arc<dyn Store>) -> anyhow::Resul
         .with_ops_options(OpsOptions {
             metrics: config.metrics,
             request_log_days: config.request_log_days,
-        });
+        })
+        .with_trusted_proxies(config.trusted_proxies.iter().copied());
 
     let connectors = store
         .connectors()

@@ -17,8 +17,9 @@
 //! without any password check, so guessing stops even for the right password. This also counts
 //! the rare successful attempt, which is what lets the check come first. The per-address limit
 //! needs the server to record client addresses ([`crate::serve`] does, through
-//! `ConnectInfo`); behind a proxy every
-//! client shares the proxy's address, and the per-username limit is what remains.
+//! `ConnectInfo`); behind a reverse proxy, the proxy must be listed as trusted
+//! ([`AppState::with_trusted_proxies`](crate::AppState::with_trusted_proxies)) for its
+//! `X-Forwarded-For` to say who the client is.
 //!
 //! An unknown username costs the same argon2 verification as a wrong password (against a dummy
 //! hash of the same strength), and gets the same answer, so neither timing nor wording tells an
@@ -365,7 +366,10 @@ async fn login(
     }
 
     let guard = guards.get(&state);
-    let client_ip = client.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let client_ip = state.client_ip(
+        client.map(|Extension(ConnectInfo(addr))| addr.ip()),
+        &headers,
+    );
     if let Err(wait) = guard.attempt(client_ip, &form.username) {
         tracing::warn!(client = ?client_ip, "console login refused: too many attempts");
         let mut response = again(
