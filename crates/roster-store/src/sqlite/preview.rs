@@ -443,12 +443,10 @@ pub(super) async fn apply(
             }
         );
         groups = b.idp_groups;
-        let n = b.results.len();
+        let next = next_after(b.last, b.results.len(), size);
         b.results.into_iter().for_each(|r| report.group(r));
-        match b.last {
-            Some(last) if i64::try_from(n).unwrap_or(0) >= size => after = last,
-            _ => break,
-        }
+        let Some(last) = next else { break };
+        after = last;
     }
 
     // Directory groups whose IdP group is gone.
@@ -487,12 +485,10 @@ pub(super) async fn apply(
             }
         );
         groups = b.idp_groups;
-        let n = b.results.len();
+        let next = next_after(b.last, b.results.len(), size);
         b.results.into_iter().for_each(|r| report.group(r));
-        match b.last {
-            Some(last) if i64::try_from(n).unwrap_or(0) >= size => after = last,
-            _ => break,
-        }
+        let Some(last) = next else { break };
+        after = last;
     }
 
     // SCIM users.
@@ -529,12 +525,10 @@ pub(super) async fn apply(
             }
         );
         groups = b.idp_groups;
-        let n = b.results.len();
+        let next = next_after(b.last, b.results.len(), size);
         b.results.into_iter().for_each(|r| report.user(r));
-        match b.last {
-            Some(last) if i64::try_from(n).unwrap_or(0) >= size => after = last,
-            _ => break,
-        }
+        let Some(last) = next else { break };
+        after = last;
     }
 
     // Directory users whose SCIM user is gone.
@@ -569,12 +563,16 @@ pub(super) async fn apply(
             }
         );
         groups = b.idp_groups;
-        let n = b.results.len();
+        let next = next_after(b.last, b.results.len(), size);
         b.results.into_iter().for_each(|r| report.user(r));
-        match b.last {
-            Some(last) if i64::try_from(n).unwrap_or(0) >= size => after = last,
-            _ => break,
-        }
+        let Some(last) = next else { break };
+        after = last;
     }
     Ok(report.finish(connector_id, version))
+}
+
+/// Where the next batch of a keyset walk starts: after the last key read, if the batch was
+/// full; a short (or empty) batch was the last.
+fn next_after(last: Option<i64>, read: usize, size: i64) -> Option<i64> {
+    last.filter(|_| i64::try_from(read).unwrap_or(0) >= size)
 }
