@@ -54,6 +54,29 @@ fn parse_cursor(c: &str) -> Result<(String, String), StoreError> {
     serde_json::from_str(c).map_err(|_| StoreError::InvalidCursor)
 }
 
+/// The keyset page of a listing ordered by `(name, directory)`: rows after the cursor `after`
+/// (a name and directory as [`parse_cursor`] reads them), and one more than `limit`, which says
+/// whether there is a next page. `name` and `directory` are column names, never input.
+fn push_page(
+    qb: &mut QueryBuilder<Sqlite>,
+    name: &'static str,
+    directory: &'static str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<(), StoreError> {
+    if let Some(after) = after {
+        let (after_name, after_dir) = parse_cursor(after)?;
+        qb.push(format!(" AND ({name}, {directory}) > ("))
+            .push_bind(after_name)
+            .push(", ")
+            .push_bind(after_dir)
+            .push(")");
+    }
+    qb.push(format!(" ORDER BY {name}, {directory} LIMIT "))
+        .push_bind(limit + 1);
+    Ok(())
+}
+
 fn directory_row(row: &SqliteRow) -> Result<Directory, StoreError> {
     let kind: String = row.try_get(2).map_err(backend)?;
     let connector: Option<String> = row.try_get(3).map_err(backend)?;
@@ -214,16 +237,13 @@ async fn users(pool: &SqlitePool, query: &UserQuery) -> Result<UserPage, StoreEr
         " FROM dir_users AS u JOIN directories AS d ON d.id = u.directory_id WHERE true"
     ));
     filter(&mut qb);
-    if let Some(after) = &query.after {
-        let (name, dir) = parse_cursor(after)?;
-        qb.push(" AND (u.username_lc, u.directory_id) > (")
-            .push_bind(name)
-            .push(", ")
-            .push_bind(dir)
-            .push(")");
-    }
-    qb.push(" ORDER BY u.username_lc, u.directory_id LIMIT ")
-        .push_bind(limit + 1);
+    push_page(
+        &mut qb,
+        "u.username_lc",
+        "u.directory_id",
+        query.after.as_deref(),
+        limit,
+    )?;
     let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
     let mut users = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -383,16 +403,13 @@ async fn groups(pool: &SqlitePool, query: &GroupQuery) -> Result<GroupPage, Stor
          FROM dir_groups AS g JOIN directories AS d ON d.id = g.directory_id WHERE true"
     ));
     filter(&mut qb);
-    if let Some(after) = &query.after {
-        let (name, dir) = parse_cursor(after)?;
-        qb.push(" AND (g.name_lc, g.directory_id) > (")
-            .push_bind(name)
-            .push(", ")
-            .push_bind(dir)
-            .push(")");
-    }
-    qb.push(" ORDER BY g.name_lc, g.directory_id LIMIT ")
-        .push_bind(limit + 1);
+    push_page(
+        &mut qb,
+        "g.name_lc",
+        "g.directory_id",
+        query.after.as_deref(),
+        limit,
+    )?;
     let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
     let mut groups = Vec::with_capacity(rows.len());
     for row in &rows {
