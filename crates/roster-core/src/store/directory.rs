@@ -241,6 +241,8 @@ pub struct GroupQuery {
     pub directory: Option<String>,
     /// Only groups whose name contains this text, ignoring case.
     pub search: Option<String>,
+    /// Only groups with exactly this name, ignoring case (one per directory at most).
+    pub name: Option<String>,
     /// Only one group per name, of the earliest directory that holds it: the groups apps see.
     pub effective_only: bool,
     /// The [`GroupPage::next`] cursor of the previous page.

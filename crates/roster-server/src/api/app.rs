@@ -126,32 +126,16 @@ pub(crate) async fn groups(
 
 /// Whether any directory holds a group of this name (ignoring case).
 async fn group_exists(state: &AppState, name: &str) -> Result<bool, ApiError> {
-    let key = roster_core::directory::fold_name(name);
-    let mut after = None;
-    loop {
-        let page = state
-            .store()
-            .directory()
-            .groups(&GroupQuery {
-                search: Some(name.to_owned()),
-                effective_only: true,
-                after,
-                limit: super::extract::MAX_LIMIT,
-                ..GroupQuery::default()
-            })
-            .await?;
-        if page
-            .groups
-            .iter()
-            .any(|g| roster_core::directory::fold_name(&g.group.name) == key)
-        {
-            return Ok(true);
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(false),
-        }
-    }
+    let page = state
+        .store()
+        .directory()
+        .groups(&GroupQuery {
+            name: Some(name.to_owned()),
+            limit: 1,
+            ..GroupQuery::default()
+        })
+        .await?;
+    Ok(page.total > 0)
 }
 
 /// The users apps see in a group: each effective user whose own directory has it in a group

@@ -610,6 +610,7 @@ async fn groups(
         .groups(&GroupQuery {
             directory: given(&directory),
             search: given(&search),
+            name: None,
             effective_only: false,
             after: after.clone(),
             limit: PAGE,

@@ -371,6 +371,7 @@ async fn linked_user(
 async fn groups(pool: &SqlitePool, query: &GroupQuery) -> Result<GroupPage, StoreError> {
     let limit = page_size(query.limit);
     let search = search_key(query.search.as_deref());
+    let name = query.name.as_deref().map(fold_name);
     let filter = |qb: &mut QueryBuilder<Sqlite>| {
         if let Some(d) = &query.directory {
             qb.push(" AND g.directory_id = ").push_bind(d.clone());
@@ -379,6 +380,9 @@ async fn groups(pool: &SqlitePool, query: &GroupQuery) -> Result<GroupPage, Stor
             qb.push(" AND instr(g.name_lc, ")
                 .push_bind(s.clone())
                 .push(") > 0");
+        }
+        if let Some(name) = &name {
+            qb.push(" AND g.name_lc = ").push_bind(name.clone());
         }
         if query.effective_only {
             qb.push(
