@@ -31,6 +31,7 @@
 mod admin;
 mod connectors;
 mod directory;
+mod exec;
 mod filter;
 mod journal;
 mod list;
@@ -68,7 +69,7 @@ use self::journal::BatchJournal;
 use self::point::PointReads;
 use self::settings::SettingsCache;
 pub use self::writer::WriterCounts;
-use self::writer::{BatchHook, BoxFuture, Writer};
+use self::writer::{BatchHook, Writer};
 use crate::OpenError;
 
 /// Read connections. Each SQLite query takes tens of microseconds, so a few connections keep
@@ -117,11 +118,8 @@ impl BatchHook for Shared {
         self.journal.job_done(ok);
     }
 
-    fn before_commit<'c>(
-        &'c self,
-        conn: &'c mut sqlx::SqliteConnection,
-    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
-        Box::pin(self.journal.write(conn))
+    fn before_commit(&self, conn: &exec::Conn) -> Result<(), rusqlite::Error> {
+        self.journal.write(conn)
     }
 }
 
@@ -206,8 +204,7 @@ impl SqliteStore {
             // in memory: on disk, every page a job first touches was also written to a
             // temporary file.
             .pragma("temp_store", "MEMORY")
-            .collation(filter::CI_COLLATION, filter::ci_order)
-            .optimize_on_close(true, 400);
+            .collation(filter::CI_COLLATION, filter::ci_order);
         let mut conn = options
             .connect()
             .await
@@ -216,6 +213,11 @@ impl SqliteStore {
             .run(&mut conn)
             .await
             .map_err(|e| OpenError::Migrate(Box::new(e)))?;
+        conn.close()
+            .await
+            .map_err(|e| OpenError::Connect(Box::new(e)))?;
+        let writer = open_writer(options.get_filename())
+            .map_err(|e| OpenError::Connect(Box::new(e)))?;
         // Readers cannot write by accident, and leave `PRAGMA optimize` to the writer.
         let readers = options
             .clone()
@@ -231,7 +233,8 @@ impl SqliteStore {
         Ok(Self {
             pool,
             point,
-            writer: Writer::spawn(conn, Arc::clone(&shared) as Arc<dyn BatchHook>),
+            writer: Writer::spawn(writer, Arc::clone(&shared) as Arc<dyn BatchHook>)
+                .map_err(|e| OpenError::Connect(Box::new(e)))?,
             shared,
         })
     }
@@ -243,8 +246,26 @@ impl SqliteStore {
     }
 }
 
-/// A sqlx error that is nobody's fault but the backend's.
-pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+/// The writer's connection: the pool's settings (module docs), read-write, and a statement
+/// cache that holds the whole write path.
+fn open_writer(path: &Path) -> rusqlite::Result<exec::Conn> {
+    use rusqlite::OpenFlags;
+    // NO_MUTEX: only the writer thread uses it.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = exec::Conn::open_with_flags(path, flags)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.create_collation(filter::CI_COLLATION, filter::ci_order)?;
+    conn.set_prepared_statement_cache_capacity(exec::STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// An error that is nobody's fault but the backend's (sqlx's or SQLite's own).
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::backend(e)
 }
 

@@ -9,11 +9,51 @@ use roster_core::directory::{
     UserData,
 };
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::error::ErrorKind;
+use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
 
-use super::{backend, from_ms};
+pub(super) use super::exec::write_error;
+use super::{backend, exec, from_ms};
+
+/// A row read from the pool (sqlx) or on the writer's connection ([`exec::Row`]): the
+/// column types directory rows hold.
+pub(super) trait Cells {
+    /// An integer column.
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    /// A text column.
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError>;
+
+    /// An integer column that is never NULL.
+    fn int_req(&self, i: usize) -> Result<i64, StoreError> {
+        self.int(i)?.ok_or_else(|| null_column(i))
+    }
+    /// A text column that is never NULL.
+    fn text_req(&self, i: usize) -> Result<String, StoreError> {
+        self.text(i)?.ok_or_else(|| null_column(i))
+    }
+}
+
+fn null_column(i: usize) -> StoreError {
+    StoreError::Backend(format!("column {i} is NULL in the database").into())
+}
+
+impl Cells for SqliteRow {
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get(i).map_err(backend)
+    }
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.try_get(i).map_err(backend)
+    }
+}
+
+impl Cells for exec::Row {
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get(i).map_err(backend)
+    }
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.try_get(i).map_err(backend)
+    }
+}
 
 /// The columns [`user_row`] reads, from `dir_users AS u` (a macro, so that `concat!` makes
 /// whole statements of it: sqlx takes only static SQL text).
@@ -41,12 +81,10 @@ pub(super) use group_columns;
 pub(super) const GROUP_WIDTH: usize = 5;
 
 /// A directory user from [`user_columns`] starting at column `at`.
-pub(super) fn user_row(row: &SqliteRow, at: usize) -> Result<DirectoryUser, StoreError> {
-    let get_text = |i: usize| -> Result<Option<String>, StoreError> {
-        row.try_get::<Option<String>, _>(at + i).map_err(backend)
-    };
-    let id: i64 = row.try_get(at).map_err(backend)?;
-    let attributes: String = row.try_get(at + 8).map_err(backend)?;
+pub(super) fn user_row(row: &impl Cells, at: usize) -> Result<DirectoryUser, StoreError> {
+    let get_text = |i: usize| row.text(at + i);
+    let id = row.int_req(at)?;
+    let attributes = row.text_req(at + 8)?;
     let attributes: BTreeMap<String, String> =
         serde_json::from_str(&attributes).map_err(StoreError::backend)?;
     let cleanup = match (get_text(11)?, get_text(12)?) {
@@ -58,36 +96,31 @@ pub(super) fn user_row(row: &SqliteRow, at: usize) -> Result<DirectoryUser, Stor
     };
     Ok(DirectoryUser {
         id: id.to_string(),
-        directory: row.try_get(at + 1).map_err(backend)?,
+        directory: row.text_req(at + 1)?,
         data: UserData {
-            username: row.try_get(at + 2).map_err(backend)?,
-            display_name: row.try_get(at + 3).map_err(backend)?,
+            username: row.text_req(at + 2)?,
+            display_name: row.text_req(at + 3)?,
             email: get_text(4)?,
             first_name: get_text(5)?,
             last_name: get_text(6)?,
-            active: row.try_get(at + 7).map_err(backend)?,
+            active: row.int_req(at + 7)? != 0,
             attributes,
-            last_login: row
-                .try_get::<Option<i64>, _>(at + 9)
-                .map_err(backend)?
-                .map(from_ms)
-                .transpose()?,
+            last_login: row.int(at + 9)?.map(from_ms).transpose()?,
             idp_id: get_text(10)?,
             cleanup,
-            anonymized: row.try_get(at + 13).map_err(backend)?,
+            anonymized: row.int_req(at + 13)? != 0,
         },
     })
 }
 
 /// A directory group from [`group_columns`] starting at column `at`.
-pub(super) fn group_row(row: &SqliteRow, at: usize) -> Result<DirectoryGroup, StoreError> {
-    let id: i64 = row.try_get(at).map_err(backend)?;
+pub(super) fn group_row(row: &impl Cells, at: usize) -> Result<DirectoryGroup, StoreError> {
     Ok(DirectoryGroup {
-        id: id.to_string(),
-        directory: row.try_get(at + 1).map_err(backend)?,
-        name: row.try_get(at + 2).map_err(backend)?,
-        description: row.try_get(at + 3).map_err(backend)?,
-        idp_id: row.try_get(at + 4).map_err(backend)?,
+        id: row.int_req(at)?.to_string(),
+        directory: row.text_req(at + 1)?,
+        name: row.text_req(at + 2)?,
+        description: row.text(at + 3)?,
+        idp_id: row.text(at + 4)?,
     })
 }
 
@@ -150,22 +183,4 @@ pub(super) fn int_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
 /// Texts as one bound JSON array.
 pub(super) fn texts<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
     Value::Array(values.into_iter().map(Value::from).collect()).to_string()
-}
-
-/// A failed directory write: a constraint (a name taken, a row gone) is a conflict the
-/// caller can report; anything else is the backend's failure.
-pub(super) fn write_error(e: sqlx::Error) -> StoreError {
-    match e.as_database_error().map(|d| d.kind()) {
-        Some(
-            ErrorKind::UniqueViolation
-            | ErrorKind::ForeignKeyViolation
-            | ErrorKind::CheckViolation
-            | ErrorKind::NotNullViolation,
-        ) => StoreError::Conflict(
-            e.as_database_error()
-                .map(|d| d.message().to_owned())
-                .unwrap_or_default(),
-        ),
-        _ => backend(e),
-    }
 }

@@ -1,7 +1,8 @@
-//! The write path: one writer task, one write connection, group commit.
+//! The write path: one writer thread, one write connection, group commit.
 //!
-//! Every write of the process is a job sent to one task that owns the only write connection.
-//! The task takes the first queued job, drains whatever else is queued (up to
+//! Every write of the process is a job sent to one thread that owns the only write connection
+//! (direct SQLite, [`super::exec`]): a job's statements are calls into SQLite on that thread,
+//! with no hand-off per statement. The thread takes the first queued job, drains whatever else is queued (up to
 //! [`MAX_BATCH`]), and runs them all in one `BEGIN IMMEDIATE … COMMIT`, each inside its own
 //! `SAVEPOINT`: a job that fails is rolled back to its savepoint and leaves the others alone.
 //! Only after the `COMMIT` is each job answered, so a caller never hears "done" for a write
@@ -18,17 +19,16 @@
 //! before the `COMMIT`, in one statement for the whole batch instead of one per job. If that
 //! write fails, the batch fails as a failed `COMMIT` would.
 //!
-//! When the [`Writer`] is dropped the channel closes; the task finishes the jobs already
+//! When the [`Writer`] is dropped the channel closes; the thread finishes the jobs already
 //! queued, then closes its connection.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use roster_core::StoreError;
-use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
+
+use super::exec::Conn;
 
 /// The most jobs one transaction runs. Each job is small (O(changes)), so a batch stays short
 /// and a job waits for at most one batch ahead of it.
@@ -37,9 +37,6 @@ pub(crate) const MAX_BATCH: usize = 256;
 /// How many jobs may wait; senders wait beyond that (back-pressure, not unbounded memory).
 const QUEUE: usize = 4096;
 
-/// A future borrowing the write connection.
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
 /// What the writer tells about its batches (see the module docs).
 pub(crate) trait BatchHook: Send + Sync + 'static {
     /// A batch begins (its transaction is open); `batch` numbers them from 1.
@@ -47,23 +44,20 @@ pub(crate) trait BatchHook: Send + Sync + 'static {
     /// A job of the batch ended: `ok` if it stands, else it was rolled back.
     fn job_done(&self, ok: bool);
     /// The last job is done and the transaction still open: write what is pending.
-    fn before_commit<'c>(
-        &'c self,
-        conn: &'c mut SqliteConnection,
-    ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+    fn before_commit(&self, conn: &Conn) -> Result<(), rusqlite::Error>;
 }
 
 /// What to do once the batch's `COMMIT` has succeeded (`None`) or failed.
-type Finish = Box<dyn FnOnce(Option<&sqlx::Error>) + Send>;
+type Finish = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
 
 /// One queued write, its result type erased.
 trait Job: Send {
     /// Runs the work; says whether it succeeded (else its savepoint is rolled back), and
     /// returns how to answer the caller once the commit is known.
-    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)>;
+    fn run(self: Box<Self>, conn: &Conn) -> (bool, Finish);
 
     /// Answers the caller without running (the batch could not start).
-    fn fail(self: Box<Self>, error: &sqlx::Error);
+    fn fail(self: Box<Self>, error: &rusqlite::Error);
 }
 
 struct Typed<F, T> {
@@ -73,36 +67,32 @@ struct Typed<F, T> {
 
 impl<F, T> Job for Typed<F, T>
 where
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
-        + Send
-        + 'static,
+    F: FnOnce(&Conn) -> Result<T, StoreError> + Send + 'static,
     T: Send + 'static,
 {
-    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> {
+    fn run(self: Box<Self>, conn: &Conn) -> (bool, Finish) {
         let Typed { work, reply } = *self;
-        Box::pin(async move {
-            let result = work(conn).await;
-            let ok = result.is_ok();
-            let finish: Finish = Box::new(move |commit: Option<&sqlx::Error>| {
-                let answer = match (result, commit) {
-                    // A failed job's own error is the truth whatever became of the batch.
-                    (Err(e), _) => Err(e),
-                    (Ok(v), None) => Ok(v),
-                    (Ok(_), Some(e)) => Err(commit_failed(e)),
-                };
-                // The caller may have gone away (a cancelled request): the write stands.
-                let _ = reply.send(answer);
-            });
-            (ok, finish)
-        })
+        let result = work(conn);
+        let ok = result.is_ok();
+        let finish: Finish = Box::new(move |commit: Option<&rusqlite::Error>| {
+            let answer = match (result, commit) {
+                // A failed job's own error is the truth whatever became of the batch.
+                (Err(e), _) => Err(e),
+                (Ok(v), None) => Ok(v),
+                (Ok(_), Some(e)) => Err(commit_failed(e)),
+            };
+            // The caller may have gone away (a cancelled request): the write stands.
+            let _ = reply.send(answer);
+        });
+        (ok, finish)
     }
 
-    fn fail(self: Box<Self>, error: &sqlx::Error) {
+    fn fail(self: Box<Self>, error: &rusqlite::Error) {
         let _ = self.reply.send(Err(commit_failed(error)));
     }
 }
 
-fn commit_failed(e: &sqlx::Error) -> StoreError {
+fn commit_failed(e: &rusqlite::Error) -> StoreError {
     StoreError::Backend(format!("the write transaction failed: {e}").into())
 }
 
@@ -136,20 +126,21 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Spawns the writer task on the current Tokio runtime, owning `conn`.
-    pub(crate) fn spawn(conn: SqliteConnection, hook: Arc<dyn BatchHook>) -> Self {
+    /// Starts the writer thread, owning `conn`.
+    pub(crate) fn spawn(conn: Conn, hook: Arc<dyn BatchHook>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriterStats::default());
-        tokio::spawn(run(conn, rx, Arc::clone(&stats), hook));
-        Self { tx, stats }
+        let counters = Arc::clone(&stats);
+        std::thread::Builder::new()
+            .name("roster-writer".to_owned())
+            .spawn(move || run(&conn, rx, &counters, &*hook))?;
+        Ok(Self { tx, stats })
     }
 
     /// Runs `work` in the next batch and returns its result once that batch has committed.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + 'static,
+        F: FnOnce(&Conn) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
@@ -170,19 +161,11 @@ impl Writer {
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
-    sqlx::query(sql).execute(conn).await.map(|_| ())
-}
-
-/// The writer task: batches until every sender is gone and the queue is empty.
-async fn run(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<Box<dyn Job>>,
-    stats: Arc<WriterStats>,
-    hook: Arc<dyn BatchHook>,
-) {
+/// The writer thread: batches until every sender is gone and the queue is empty, then lets
+/// SQLite refresh its statistics (`PRAGMA optimize`) and closes the connection.
+fn run(conn: &Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, stats: &WriterStats, hook: &dyn BatchHook) {
     let mut number = 0;
-    while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -193,28 +176,26 @@ async fn run(
         stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);
         number += 1;
-        run_batch(&mut conn, batch, &*hook, number).await;
+        run_batch(conn, batch, hook, number);
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA analysis_limit = 400; PRAGMA optimize") {
+        tracing::debug!(error = %e, "PRAGMA optimize when the writer stopped");
     }
     tracing::debug!("SQLite writer stopped");
 }
 
-async fn run_batch(
-    conn: &mut SqliteConnection,
-    batch: Vec<Box<dyn Job>>,
-    hook: &dyn BatchHook,
-    number: u64,
-) {
+fn run_batch(conn: &Conn, batch: Vec<Box<dyn Job>>, hook: &dyn BatchHook, number: u64) {
     // IMMEDIATE takes the write lock now (waiting up to busy_timeout for another process,
-    // such as the CLI), so no statement of the batch can fail for want of it. The savepoint
-    // bookkeeping rides along with BEGIN, between jobs and with COMMIT: one round trip to the
-    // connection's thread per job instead of three.
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE; SAVEPOINT job").await {
+    // such as the CLI), so no statement of the batch can fail for want of it.
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE; SAVEPOINT job") {
         tracing::error!(error = %e, "cannot begin a write transaction");
         for job in batch {
             job.fail(&e);
         }
         // BEGIN may have succeeded and SAVEPOINT failed.
-        let _ = exec(conn, "ROLLBACK").await;
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
         return;
     }
     hook.begin(number);
@@ -223,7 +204,7 @@ async fn run_batch(
     let mut jobs = batch.into_iter();
     let mut outcome = Ok(());
     for (i, job) in jobs.by_ref().enumerate() {
-        let (ok, finish) = job.run(conn).await;
+        let (ok, finish) = job.run(conn);
         finishes.push(finish);
         hook.job_done(ok);
         let last = i + 1 == n;
@@ -233,7 +214,7 @@ async fn run_batch(
             (true, true) => "RELEASE job",
             (false, true) => "ROLLBACK TO job; RELEASE job",
         };
-        if let Err(e) = exec(conn, next).await {
+        if let Err(e) = conn.execute_batch(next) {
             // The transaction is in an unknown state (SQLite rolls back by itself on some
             // errors): give up the whole batch rather than commit half of a job.
             outcome = Err(e);
@@ -241,10 +222,9 @@ async fn run_batch(
         }
     }
     if outcome.is_ok() {
-        outcome = match hook.before_commit(conn).await {
-            Ok(()) => exec(conn, "COMMIT").await,
-            Err(e) => Err(e),
-        };
+        outcome = hook
+            .before_commit(conn)
+            .and_then(|()| conn.execute_batch("COMMIT"));
     }
     match outcome {
         Ok(()) => {
@@ -254,8 +234,10 @@ async fn run_batch(
         }
         Err(e) => {
             tracing::error!(error = %e, "write transaction failed; rolled back");
-            if let Err(e) = exec(conn, "ROLLBACK").await {
-                tracing::debug!(error = %e, "rollback after a failed batch");
+            if !conn.is_autocommit() {
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    tracing::debug!(error = %e, "rollback after a failed batch");
+                }
             }
             for finish in finishes {
                 finish(Some(&e));
