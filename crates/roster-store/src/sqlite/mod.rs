@@ -44,7 +44,7 @@ mod sync;
 mod writer;
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,6 +87,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file, for connections of a task's own ([`SqliteStore::read_snapshot`]).
+    path: PathBuf,
     point: PointReads,
     writer: Writer,
     shared: Arc<Shared>,
@@ -229,9 +231,11 @@ impl SqliteStore {
             .await
             .map_err(|e| OpenError::Connect(Box::new(e)))?;
         let point = PointReads::new(options.get_filename());
+        let path = options.get_filename().to_owned();
         let shared = Arc::new(Shared::default());
         Ok(Self {
             pool,
+            path,
             point,
             writer: Writer::spawn(writer, Arc::clone(&shared) as Arc<dyn BatchHook>)
                 .map_err(|e| OpenError::Connect(Box::new(e)))?,
@@ -261,6 +265,42 @@ fn open_writer(path: &Path) -> rusqlite::Result<exec::Conn> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.create_collation(filter::CI_COLLATION, filter::ci_order)?;
     conn.set_prepared_statement_cache_capacity(exec::STATEMENT_CACHE);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Runs `read` on a read-only connection of its own, in one read transaction (a snapshot
+    /// of the database as of its first read), on a blocking thread: for long reads that go
+    /// through the same code as the write path (a preview runs the sync engine).
+    pub(crate) async fn read_snapshot<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&exec::Conn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = open_reader(&path).map_err(backend)?;
+            conn.execute_batch("BEGIN").map_err(backend)?;
+            let result = read(&conn);
+            // A read transaction: ending it changes nothing.
+            let _ = conn.execute_batch("ROLLBACK");
+            result
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+/// A read-only connection with the pool's settings, for [`SqliteStore::read_snapshot`].
+fn open_reader(path: &Path) -> rusqlite::Result<exec::Conn> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = exec::Conn::open_with_flags(path, flags)?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    conn.pragma_update(None, "cache_size", CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.create_collation(filter::CI_COLLATION, filter::ci_order)?;
     Ok(conn)
 }
 
