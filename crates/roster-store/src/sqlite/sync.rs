@@ -36,8 +36,8 @@ use roster_core::sync::{
     Outcome, UserChange, UserInput, UserResult, sync_group,
 };
 use serde_json::{Map, Value, json};
-use sqlx::{Row, SqliteConnection};
 
+use super::exec::{Conn, query, query_as, query_scalar};
 use super::journal::Journal;
 use super::resources::{self, insert_user_sql};
 use super::rows::{
@@ -175,12 +175,12 @@ const COPY_SOURCES: &str = copy_sources!("AND u.username_lc IN (SELECT value FRO
 /// ... or all of them (a preview; `?2` is NULL).
 const COPY_DIRECTORY: &str = copy_sources!("AND ?2 IS NULL");
 
-/// The writes of several users in one round trip, bound in this order: `modified_ms`; user
+/// The writes of several users in one query, bound in this order: `modified_ms`; user
 /// updates `[id, username, username_lc, display_name, email, first_name, last_name, active,
 /// attributes, last_login_ms, idp_id, cleanup_reason, cleanup_action, anonymized]`; user ids
 /// to delete; memberships to remove `[user_id, group_id]`; memberships to add or re-origin
-/// `[user_id, group_id, origin]`. (Plain `?`: sqlx binds numbered parameters of a
-/// multi-statement query wrongly when a statement skips numbers.)
+/// `[user_id, group_id, origin]`. (Plain `?`: the values are dealt to the statements in
+/// order, each taking as many as its largest parameter number.)
 const DEFERRED_WRITES: &str = "UPDATE dir_users SET username = e.value ->> 1, \
      username_lc = e.value ->> 2, display_name = e.value ->> 3, email = e.value ->> 4, \
      first_name = e.value ->> 5, last_name = e.value ->> 6, active = e.value ->> 7, \
@@ -233,15 +233,15 @@ pub(super) struct SyncJob {
 
 impl SyncJob {
     /// Starts the syncs of a job for a connector: its compiled settings (cached per version).
-    pub(super) async fn begin(
-        conn: &mut SqliteConnection,
+    pub(super) fn begin(
+        conn: &Conn,
         shared: &Shared,
         connector_id: &str,
         ctx: &WriteContext,
         source: SyncSource,
     ) -> Result<Self, StoreError> {
         let (version, settings) =
-            compiled(conn, &shared.settings, connector_id, Some(shared.batch())).await?;
+            compiled(conn, &shared.settings, connector_id, Some(shared.batch()))?;
         Ok(Self {
             connector_id: connector_id.to_owned(),
             version,
@@ -284,9 +284,9 @@ impl SyncJob {
     }
 
     /// The mapped groups `ids` (SCIM group ids, with the version each has now).
-    async fn map_groups(
+    fn map_groups(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &Conn,
         settings: &CompiledSettings,
         ids: &[(String, i64)],
     ) -> Result<(), StoreError> {
@@ -298,11 +298,10 @@ impl SyncJob {
         if missing.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(String, i64, String)> = sqlx::query_as(SCIM_GROUPS)
+        let rows: Vec<(String, i64, String)> = query_as(SCIM_GROUPS)
             .bind(&self.connector_id)
             .bind(texts(missing))
-            .fetch_all(&mut *conn)
-            .await
+            .fetch_all(conn)
             .map_err(backend)?;
         for (id, version, body) in rows {
             let body: Map<String, Value> =
@@ -315,9 +314,9 @@ impl SyncJob {
 
     /// Syncs SCIM users (in the order given); ids that are not users of the connector (a
     /// group's member that is a group) are skipped. Returns each user's result, for reports.
-    pub(super) async fn sync_users(
+    pub(super) fn sync_users(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &Conn,
         users: Vec<ScimUser>,
     ) -> Result<Vec<ReportedUser>, StoreError> {
         if users.is_empty() {
@@ -332,15 +331,15 @@ impl SyncJob {
                     .collect());
             }
         };
-        let inputs = self.inputs(conn, &settings, users).await?;
-        self.sync_inputs(conn, &settings, inputs, None).await
+        let inputs = self.inputs(conn, &settings, users)?;
+        self.sync_inputs(conn, &settings, inputs, None)
     }
 
     /// Syncs users whose inputs are ready; `preloaded`: the directory users their keys name,
     /// if the caller already read them.
-    async fn sync_inputs(
+    fn sync_inputs(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &Conn,
         settings: &CompiledSettings,
         inputs: Vec<(UserInput, Option<String>)>,
         preloaded: Option<Vec<DirectoryUser>>,
@@ -352,22 +351,20 @@ impl SyncJob {
             settings,
             inputs.iter().map(|(i, _)| i),
             preloaded,
-        )
-        .await?;
+        )?;
         if inputs.len() > 1 {
             let mark = self.journal.mark_all();
-            exec(conn, "SAVEPOINT sync_batch").await?;
-            match self.sync_batched(conn, settings, &inputs, &mut ws).await {
+            exec(conn, "SAVEPOINT sync_batch")?;
+            match self.sync_batched(conn, settings, &inputs, &mut ws) {
                 Ok(out) => return Ok(out),
                 Err(StoreError::Conflict(message)) => {
                     // Something the batch assumed did not hold (two renames in one
                     // statement, say): start again, one user at a time.
                     tracing::debug!(error = %message, "batched sync writes refused; one by one");
-                    exec(conn, "ROLLBACK TO sync_batch").await?;
+                    exec(conn, "ROLLBACK TO sync_batch")?;
                     self.journal.truncate_all(mark);
                     ws = Workset::new(&self.connector_id);
-                    load_keyed(conn, &mut ws, settings, inputs.iter().map(|(i, _)| i), None)
-                        .await?;
+                    load_keyed(conn, &mut ws, settings, inputs.iter().map(|(i, _)| i), None)?;
                 }
                 Err(e) => return Err(e),
             }
@@ -375,7 +372,7 @@ impl SyncJob {
         let mut out = Vec::with_capacity(inputs.len());
         for (input, scim_name) in inputs {
             let synced = ws.sync_user(settings, &input);
-            let result = self.apply_guarded(conn, &mut ws, synced).await?;
+            let result = self.apply_guarded(conn, &mut ws, synced)?;
             let name = ws
                 .result_name(&result)
                 .or_else(|| input.username().map(str::to_owned))
@@ -396,13 +393,13 @@ impl SyncJob {
     }
 
     /// Syncs several users with their writes gathered: results that need no new ids (updates,
-    /// deletes, memberships) go into one set-based round trip, written before any write that
+    /// deletes, memberships) go into one set-based write, made before any write that
     /// does (a create) and at the end, so the order of the writes is the order of the users.
     /// Any constraint failure fails the whole batch (the caller rolls it back and starts
     /// again one user at a time, each in its own savepoint).
-    async fn sync_batched(
+    fn sync_batched(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &Conn,
         settings: &CompiledSettings,
         inputs: &[(UserInput, Option<String>)],
         ws: &mut Workset,
@@ -419,11 +416,11 @@ impl SyncJob {
                     deferred.add(ws, &mut self.journal, &synced)?;
                     ws.record_user(r, synced.owner.as_deref());
                 } else {
-                    deferred.flush(conn, at).await?;
+                    deferred.flush(conn, at)?;
                     // Inside the batch's savepoint: no savepoint of its own.
                     let mut sp = Savepoint { open: true };
                     let mut created = Vec::new();
-                    apply_user(conn, ws, &mut self.journal, &synced, &mut created, &mut sp).await?;
+                    apply_user(conn, ws, &mut self.journal, &synced, &mut created, &mut sp)?;
                 }
             }
             let result = synced.result;
@@ -443,7 +440,7 @@ impl SyncJob {
                 result,
             });
         }
-        deferred.flush(conn, at).await?;
+        deferred.flush(conn, at)?;
         Ok(out)
     }
 
@@ -463,9 +460,9 @@ impl SyncJob {
     }
 
     /// The engine's inputs: SCIM bodies and groups, mapped.
-    async fn inputs(
+    fn inputs(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &Conn,
         settings: &CompiledSettings,
         users: Vec<ScimUser>,
     ) -> Result<Vec<(UserInput, Option<String>)>, StoreError> {
@@ -478,11 +475,10 @@ impl SyncJob {
             .collect();
         let mut bodies: HashMap<String, Map<String, Value>> = HashMap::new();
         if !wanted.is_empty() {
-            let rows: Vec<(String, String)> = sqlx::query_as(SCIM_USERS)
+            let rows: Vec<(String, String)> = query_as(SCIM_USERS)
                 .bind(&self.connector_id)
                 .bind(texts(wanted))
-                .fetch_all(&mut *conn)
-                .await
+                .fetch_all(conn)
                 .map_err(backend)?;
             for (id, body) in rows {
                 bodies.insert(
@@ -500,11 +496,10 @@ impl SyncJob {
             .collect();
         let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
         if !grouped.is_empty() {
-            let pairs: Vec<(String, String, i64)> = sqlx::query_as(SCIM_GROUPS_OF)
+            let pairs: Vec<(String, String, i64)> = query_as(SCIM_GROUPS_OF)
                 .bind(&self.connector_id)
                 .bind(texts(grouped))
-                .fetch_all(&mut *conn)
-                .await
+                .fetch_all(conn)
                 .map_err(backend)?;
             let versions: Vec<(String, i64)> = pairs
                 .iter()
@@ -512,7 +507,7 @@ impl SyncJob {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            self.map_groups(conn, settings, &versions).await?;
+            self.map_groups(conn, settings, &versions)?;
             for (user, group, _) in pairs {
                 groups_of.entry(user).or_default().push(group);
             }
@@ -546,9 +541,9 @@ impl SyncJob {
 
     /// Writes one user's result in a savepoint; a constraint failure rolls it back and makes
     /// the outcome `failed`.
-    async fn apply_guarded(
+    fn apply_guarded(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &Conn,
         ws: &mut Workset,
         synced: Synced,
     ) -> Result<UserResult, StoreError> {
@@ -558,11 +553,11 @@ impl SyncJob {
         let mark = self.journal.mark();
         let mut created = Vec::new();
         let mut sp = Savepoint::default();
-        match apply_user(conn, ws, &mut self.journal, &synced, &mut created, &mut sp).await {
+        match apply_user(conn, ws, &mut self.journal, &synced, &mut created, &mut sp) {
             Ok(()) => Ok(synced.result),
             Err(StoreError::Conflict(message)) => {
                 if sp.open {
-                    exec(conn, "ROLLBACK TO sync_user").await?;
+                    exec(conn, "ROLLBACK TO sync_user")?;
                 }
                 self.journal.truncate(mark);
                 for id in created {
@@ -585,9 +580,9 @@ impl SyncJob {
     }
 
     /// Syncs one IdP group ([`sync_group`]) and writes its change.
-    pub(super) async fn sync_group(
+    pub(super) fn sync_group(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &Conn,
         input: GroupInput,
     ) -> Result<GroupResult, StoreError> {
         let settings = match self.settings() {
@@ -602,12 +597,11 @@ impl SyncJob {
                 return Ok(result);
             }
         };
-        let rows = sqlx::query(GROUP_STATE)
+        let rows = query(GROUP_STATE)
             .bind(&self.connector_id)
             .bind(input.scim_id())
             .bind(input.name().map(fold_name))
-            .fetch_all(&mut *conn)
-            .await
+            .fetch_all(conn)
             .map_err(backend)?;
         let mut ws = Workset::new(&self.connector_id);
         for row in &rows {
@@ -636,16 +630,16 @@ impl SyncJob {
             self.group_outcome(&result, name.as_deref());
             return Ok(result);
         };
-        exec(conn, "SAVEPOINT sync_group").await?;
+        exec(conn, "SAVEPOINT sync_group")?;
         let mark = self.journal.mark();
-        match apply_group(conn, &ws, &mut self.journal, change).await {
+        match apply_group(conn, &ws, &mut self.journal, change) {
             Ok(()) => {
-                exec(conn, "RELEASE sync_group").await?;
+                exec(conn, "RELEASE sync_group")?;
                 self.group_outcome(&result, name.as_deref());
                 Ok(result)
             }
             Err(StoreError::Conflict(message)) => {
-                exec(conn, "ROLLBACK TO sync_group; RELEASE sync_group").await?;
+                exec(conn, "ROLLBACK TO sync_group; RELEASE sync_group")?;
                 self.journal.truncate(mark);
                 let result = GroupResult {
                     scim_id: result.scim_id,
@@ -695,18 +689,14 @@ fn failed(scim_id: &str, reason: String, warnings: Vec<String>) -> UserResult {
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), StoreError> {
-    sqlx::query(sql)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
-        .map_err(backend)
+fn exec(conn: &Conn, sql: &'static str) -> Result<(), StoreError> {
+    conn.execute_batch(sql).map_err(backend)
 }
 
 /// Loads into `ws` what syncing `inputs` needs (steps 2 to 4 of the module docs); the
 /// directory users of step 2 are `preloaded` when the caller read them already.
-pub(super) async fn load_keyed<'a>(
-    conn: &mut SqliteConnection,
+pub(super) fn load_keyed<'a>(
+    conn: &Conn,
     ws: &mut Workset,
     settings: &CompiledSettings,
     inputs: impl Iterator<Item = &'a UserInput> + Clone,
@@ -715,7 +705,7 @@ pub(super) async fn load_keyed<'a>(
     let directory = ws.directory().to_owned();
     let users = match preloaded {
         Some(users) => users,
-        None => linked_or_holding(conn, &directory, inputs.clone()).await?,
+        None => linked_or_holding(conn, &directory, inputs.clone())?,
     };
     let mut user_ids = Vec::with_capacity(users.len());
     for user in users {
@@ -723,14 +713,13 @@ pub(super) async fn load_keyed<'a>(
         ws.add_user(user);
     }
     if !user_ids.is_empty() {
-        let rows = sqlx::query(MEMBERSHIPS_OF)
+        let rows = query(MEMBERSHIPS_OF)
             .bind(int_ids(user_ids.iter().map(String::as_str)))
-            .fetch_all(&mut *conn)
-            .await
+            .fetch_all(conn)
             .map_err(backend)?;
         for row in &rows {
             let user_id: i64 = row.try_get(0).map_err(backend)?;
-            let origin = origin(&row.try_get::<String, _>(1).map_err(backend)?)?;
+            let origin = origin(&row.try_get::<String>(1).map_err(backend)?)?;
             let group = group_row(row, 2)?;
             let group_id = group.id.clone();
             if !ws.has_group(&group_id) {
@@ -747,7 +736,7 @@ pub(super) async fn load_keyed<'a>(
             .map(fold_name)
             .collect();
         if !new_names.is_empty() {
-            load_copy_sources(conn, ws, from, Some(&new_names)).await?;
+            load_copy_sources(conn, ws, from, Some(&new_names))?;
         }
     }
     let mut lookup_ids = BTreeSet::new();
@@ -758,12 +747,11 @@ pub(super) async fn load_keyed<'a>(
         lookup_names.extend(l.names);
     }
     if !lookup_ids.is_empty() || !lookup_names.is_empty() {
-        let rows = sqlx::query(GROUP_LOOKUPS)
+        let rows = query(GROUP_LOOKUPS)
             .bind(&directory)
             .bind(texts(lookup_ids.iter().map(String::as_str)))
             .bind(texts(lookup_names.iter().map(String::as_str)))
-            .fetch_all(&mut *conn)
-            .await
+            .fetch_all(conn)
             .map_err(backend)?;
         for row in &rows {
             let group = group_row(row, 0)?;
@@ -776,8 +764,8 @@ pub(super) async fn load_keyed<'a>(
 }
 
 /// The directory users linked to the inputs' SCIM ids or holding their mapped usernames.
-async fn linked_or_holding<'a>(
-    conn: &mut SqliteConnection,
+fn linked_or_holding<'a>(
+    conn: &Conn,
     directory: &str,
     inputs: impl Iterator<Item = &'a UserInput> + Clone,
 ) -> Result<Vec<DirectoryUser>, StoreError> {
@@ -786,20 +774,19 @@ async fn linked_or_holding<'a>(
         .filter_map(UserInput::username)
         .map(fold_name)
         .collect();
-    let rows = sqlx::query(LINKED_OR_HOLDING)
+    let rows = query(LINKED_OR_HOLDING)
         .bind(directory)
         .bind(&idp_ids)
         .bind(texts(names.iter().map(String::as_str)))
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(conn)
         .map_err(backend)?;
     rows.iter().map(|r| user_row(r, 0)).collect()
 }
 
 /// Loads the users of the copy directory `from` (those with the folded `names`, or all) with
 /// their memberships there, as copy sources.
-pub(super) async fn load_copy_sources(
-    conn: &mut SqliteConnection,
+pub(super) fn load_copy_sources(
+    conn: &Conn,
     ws: &mut Workset,
     from: &str,
     names: Option<&[String]>,
@@ -810,11 +797,10 @@ pub(super) async fn load_copy_sources(
     } else {
         COPY_DIRECTORY
     };
-    let rows = sqlx::query(sql)
+    let rows = query(sql)
         .bind(from)
         .bind(names.map(|n| texts(n.iter().map(String::as_str))))
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(conn)
         .map_err(backend)?;
     let mut current: Option<(roster_core::directory::DirectoryUser, Vec<Membership>)> = None;
     for row in &rows {
@@ -830,7 +816,7 @@ pub(super) async fn load_copy_sources(
             memberships.push(Membership {
                 group,
                 idp_group: row.try_get(USER_WIDTH + 1).map_err(backend)?,
-                origin: origin(&row.try_get::<String, _>(USER_WIDTH + 2).map_err(backend)?)?,
+                origin: origin(&row.try_get::<String>(USER_WIDTH + 2).map_err(backend)?)?,
             });
         }
     }
@@ -877,10 +863,10 @@ fn bool_int(b: bool) -> i64 {
     i64::from(b)
 }
 
-/// The savepoint of one user's writes, opened by the first of them: `SAVEPOINT` rides along
-/// with that statement instead of costing a round trip of its own, and is never released one
-/// by one (the writer's release of the job's savepoint releases every savepoint inside it;
-/// a rollback to `sync_user` goes back to the latest one, this user's).
+/// The savepoint of one user's writes, opened by the first of them (`SAVEPOINT` rides along
+/// with that statement), and never released one by one (the writer's release of the job's
+/// savepoint releases every savepoint inside it; a rollback to `sync_user` goes back to the
+/// latest one, this user's).
 #[derive(Debug, Default)]
 struct Savepoint {
     open: bool,
@@ -899,8 +885,8 @@ macro_rules! sp {
 
 /// Writes one user's change set (see the module docs); `created` collects the ids of the
 /// groups it creates, so a rollback can forget them.
-async fn apply_user(
-    conn: &mut SqliteConnection,
+fn apply_user(
+    conn: &Conn,
     ws: &mut Workset,
     journal: &mut Journal,
     synced: &Synced,
@@ -914,7 +900,7 @@ async fn apply_user(
         if ws.group_by_name(&create.name).is_some() {
             continue;
         }
-        let id: i64 = sqlx::query_scalar(sp!(
+        let id: i64 = query_scalar(sp!(
             sp,
             "INSERT INTO dir_groups (directory_id, name, name_lc, description, idp_id, \
              created_ms, modified_ms) VALUES (?, ?, ?, NULL, ?, ?, ?) RETURNING id"
@@ -925,8 +911,7 @@ async fn apply_user(
         .bind(create.idp_group.as_deref())
         .bind(at)
         .bind(at)
-        .fetch_one(&mut *conn)
-        .await
+        .fetch_one(conn)
         .map_err(write_error)?;
         let group = DirectoryGroup {
             id: id.to_string(),
@@ -951,7 +936,7 @@ async fn apply_user(
     let (user_id, username) = match &r.user {
         Some(UserChange::Create { data, events }) => {
             let id: i64 = bind_user!(
-                sqlx::query_scalar(sp!(
+                query_scalar(sp!(
                     sp,
                     "INSERT INTO dir_users (username, username_lc, display_name, email, \
                      first_name, last_name, active, attributes, last_login_ms, idp_id, \
@@ -964,8 +949,7 @@ async fn apply_user(
             )
             .bind(&directory)
             .bind(at)
-            .fetch_one(&mut *conn)
-            .await
+            .fetch_one(conn)
             .map_err(write_error)?;
             let id = id.to_string();
             journal.audit(
@@ -987,7 +971,7 @@ async fn apply_user(
             events,
         }) => {
             bind_user!(
-                sqlx::query(sp!(
+                query(sp!(
                     sp,
                     "UPDATE dir_users SET username = ?, username_lc = ?, display_name = ?, \
                      email = ?, first_name = ?, last_name = ?, active = ?, attributes = ?, \
@@ -998,8 +982,7 @@ async fn apply_user(
                 at,
             )
             .bind(row_id(user_id)?)
-            .execute(&mut *conn)
-            .await
+            .execute(conn)
             .map_err(write_error)?;
             journal.audit(
                 Some(&directory),
@@ -1014,10 +997,9 @@ async fn apply_user(
             (Some(user_id.clone()), Some(after.username.clone()))
         }
         Some(UserChange::Delete { user_id, before }) => {
-            sqlx::query(sp!(sp, "DELETE FROM dir_users WHERE id = ?"))
+            query(sp!(sp, "DELETE FROM dir_users WHERE id = ?"))
                 .bind(row_id(user_id)?)
-                .execute(&mut *conn)
-                .await
+                .execute(conn)
                 .map_err(write_error)?;
             audit_delete(ws, journal, user_id, before);
             ws.record_user(r, Some(user_id));
@@ -1032,15 +1014,15 @@ async fn apply_user(
     if let Some(user_id) = user_id.as_deref()
         && !r.memberships.is_empty()
     {
-        write_memberships(conn, ws, journal, user_id, username.as_deref(), r, sp).await?;
+        write_memberships(conn, ws, journal, user_id, username.as_deref(), r, sp)?;
     }
     ws.record_user(r, user_id.as_deref());
     Ok(())
 }
 
 /// A user's membership changes: one upsert (adds and origin changes) and one delete.
-async fn write_memberships(
-    conn: &mut SqliteConnection,
+fn write_memberships(
+    conn: &Conn,
     ws: &Workset,
     journal: &mut Journal,
     user_id: &str,
@@ -1051,7 +1033,7 @@ async fn write_memberships(
     let (upserts, removes) = membership_ops(ws, journal, user_id, username, r)?;
     let uid = row_id(user_id)?;
     if !upserts.is_empty() {
-        sqlx::query(sp!(
+        query(sp!(
             sp,
             "INSERT INTO dir_memberships (user_id, group_id, origin) \
              SELECT ?, e.value ->> 0, e.value ->> 1 FROM json_each(?) AS e WHERE true \
@@ -1067,20 +1049,18 @@ async fn write_memberships(
             )
             .to_string(),
         )
-        .execute(&mut *conn)
-        .await
+        .execute(conn)
         .map_err(write_error)?;
     }
     if !removes.is_empty() {
-        sqlx::query(sp!(
+        query(sp!(
             sp,
             "DELETE FROM dir_memberships WHERE user_id = ? \
              AND group_id IN (SELECT value FROM json_each(?))"
         ))
         .bind(uid)
         .bind(Value::from(removes).to_string())
-        .execute(&mut *conn)
-        .await
+        .execute(conn)
         .map_err(write_error)?;
     }
     Ok(())
@@ -1152,7 +1132,7 @@ fn membership_ops(
     Ok((upserts, removes))
 }
 
-/// Writes of several users gathered into one set-based round trip (see
+/// Writes of several users gathered into one set-based write (see
 /// [`SyncJob::sync_batched`]): user updates and deletes, membership additions (and origin
 /// changes) and removals.
 #[derive(Debug, Default)]
@@ -1243,20 +1223,19 @@ impl Deferred {
         Ok(())
     }
 
-    /// Writes everything in one round trip; a constraint failure is a `Conflict`.
-    async fn flush(&mut self, conn: &mut SqliteConnection, at: i64) -> Result<(), StoreError> {
+    /// Writes everything in one query; a constraint failure is a `Conflict`.
+    fn flush(&mut self, conn: &Conn, at: i64) -> Result<(), StoreError> {
         if self.is_empty() {
             return Ok(());
         }
         let d = std::mem::take(self);
-        sqlx::query(DEFERRED_WRITES)
+        query(DEFERRED_WRITES)
             .bind(at)
             .bind(Value::Array(d.updates).to_string())
             .bind(Value::from(d.deletes).to_string())
             .bind(Value::Array(d.removes).to_string())
             .bind(Value::Array(d.upserts).to_string())
-            .execute(&mut *conn)
-            .await
+            .execute(conn)
             .map_err(write_error)?;
         Ok(())
     }
@@ -1284,8 +1263,8 @@ fn audit_delete(
 }
 
 /// Writes one group change, with its audit row.
-async fn apply_group(
-    conn: &mut SqliteConnection,
+fn apply_group(
+    conn: &Conn,
     ws: &Workset,
     journal: &mut Journal,
     change: &GroupChange,
@@ -1299,7 +1278,7 @@ async fn apply_group(
     };
     match change {
         GroupChange::Create { name, idp_group } => {
-            let id: i64 = sqlx::query_scalar(
+            let id: i64 = query_scalar(
                 "INSERT INTO dir_groups (directory_id, name, name_lc, description, idp_id, \
                  created_ms, modified_ms) VALUES (?, ?, ?, NULL, ?, ?, ?) RETURNING id",
             )
@@ -1309,8 +1288,7 @@ async fn apply_group(
             .bind(idp_group)
             .bind(at)
             .bind(at)
-            .fetch_one(&mut *conn)
-            .await
+            .fetch_one(conn)
             .map_err(write_error)?;
             let group = DirectoryGroup {
                 id: id.to_string(),
@@ -1339,7 +1317,7 @@ async fn apply_group(
                 _ => None,
             };
             let b = before(group_id);
-            sqlx::query(
+            query(
                 "UPDATE dir_groups SET name = ?, name_lc = ?, idp_id = coalesce(?, idp_id), \
                  modified_ms = ? WHERE id = ?",
             )
@@ -1348,8 +1326,7 @@ async fn apply_group(
             .bind(idp)
             .bind(at)
             .bind(row_id(group_id)?)
-            .execute(&mut *conn)
-            .await
+            .execute(conn)
             .map_err(write_error)?;
             let mut after = b.clone().unwrap_or(Value::Null);
             if let Value::Object(o) = &mut after {
@@ -1376,11 +1353,10 @@ async fn apply_group(
         }
         GroupChange::Unlink { group_id, name } => {
             let b = before(group_id);
-            sqlx::query("UPDATE dir_groups SET idp_id = NULL, modified_ms = ? WHERE id = ?")
+            query("UPDATE dir_groups SET idp_id = NULL, modified_ms = ? WHERE id = ?")
                 .bind(at)
                 .bind(row_id(group_id)?)
-                .execute(&mut *conn)
-                .await
+                .execute(conn)
                 .map_err(write_error)?;
             let mut after = b.clone().unwrap_or(Value::Null);
             if let Value::Object(o) = &mut after {
@@ -1401,15 +1377,13 @@ async fn apply_group(
             let b = before(group_id);
             let id = row_id(group_id)?;
             let members: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM dir_memberships WHERE group_id = ?")
+                query_scalar("SELECT count(*) FROM dir_memberships WHERE group_id = ?")
                     .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await
+                    .fetch_one(conn)
                     .map_err(backend)?;
-            sqlx::query("DELETE FROM dir_groups WHERE id = ?")
+            query("DELETE FROM dir_groups WHERE id = ?")
                 .bind(id)
-                .execute(&mut *conn)
-                .await
+                .execute(conn)
                 .map_err(write_error)?;
             journal.audit(
                 Some(&directory),
@@ -1429,23 +1403,23 @@ async fn apply_group(
 // ---- the SCIM write path ----
 
 /// Creates a SCIM user and syncs it. The directory user holding its mapped username (a new
-/// SCIM id is linked to nobody) is looked up in the round trip of the insert itself.
-pub(super) async fn create_user(
-    conn: &mut SqliteConnection,
+/// SCIM id is linked to nobody) is looked up by the query of the insert itself.
+pub(super) fn create_user(
+    conn: &Conn,
     shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
     new: NewResource,
 ) -> Result<StoredResource, StoreError> {
-    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
+    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim)?;
     let Ok(settings) = job.settings() else {
-        resources::create_user_then(conn, connector_id, &new, ctx.at, None).await?;
+        resources::create_user_then(conn, connector_id, &new, ctx.at, None)?;
         let users = vec![ScimUser::Present {
             id: new.id.clone(),
             body: None,
             new: true,
         }];
-        job.sync_users(conn, users).await?;
+        job.sync_users(conn, users)?;
         job.finish(shared);
         return resources::created(new, ctx.at);
     };
@@ -1458,9 +1432,8 @@ pub(super) async fn create_user(
     let directory = connector_id.to_owned();
     let Some(name) = input.username().map(fold_name) else {
         // The mapping failed: nothing to look up.
-        resources::create_user_then(conn, connector_id, &new, ctx.at, None).await?;
-        job.sync_inputs(conn, &settings, vec![(input, scim_name)], Some(Vec::new()))
-            .await?;
+        resources::create_user_then(conn, connector_id, &new, ctx.at, None)?;
+        job.sync_inputs(conn, &settings, vec![(input, scim_name)], Some(Vec::new()))?;
         job.finish(shared);
         return resources::created(new, ctx.at);
     };
@@ -1468,7 +1441,7 @@ pub(super) async fn create_user(
         match &alone.user {
             // Filtered: the result does not depend on the directory.
             None => {
-                resources::create_user_then(conn, connector_id, &new, ctx.at, None).await?;
+                resources::create_user_then(conn, connector_id, &new, ctx.at, None)?;
                 job.journal.outcome(
                     SyncSubject::User,
                     &new.id,
@@ -1479,7 +1452,7 @@ pub(super) async fn create_user(
                 job.finish(shared);
                 return resources::created(new, ctx.at);
             }
-            // Created unless a user holds the username: written in the insert's round trip,
+            // Created unless a user holds the username: written by the insert's query,
             // on that condition.
             Some(UserChange::Create { data, events }) => {
                 let at = to_ms(ctx.at);
@@ -1498,8 +1471,7 @@ pub(super) async fn create_user(
                                 .bind(scim_id)
                         }),
                     };
-                    resources::create_user_then(conn, connector_id, &new, ctx.at, Some(then))
-                        .await?
+                    resources::create_user_then(conn, connector_id, &new, ctx.at, Some(then))?
                 };
                 if let Some(row) = row.first() {
                     let id: i64 = row.try_get(0).map_err(backend)?;
@@ -1524,8 +1496,7 @@ pub(super) async fn create_user(
                     return resources::created(new, ctx.at);
                 }
                 // Someone holds the username: the engine decides with that user.
-                job.sync_inputs(conn, &settings, vec![(input, scim_name)], None)
-                    .await?;
+                job.sync_inputs(conn, &settings, vec![(input, scim_name)], None)?;
                 job.finish(shared);
                 return resources::created(new, ctx.at);
             }
@@ -1536,13 +1507,12 @@ pub(super) async fn create_user(
         sql: concat!(insert_user_sql!(), " ", holder_sql!()),
         bind: Box::new(move |q| q.bind(directory).bind(name)),
     };
-    let rows = resources::create_user_then(conn, connector_id, &new, ctx.at, Some(then)).await?;
+    let rows = resources::create_user_then(conn, connector_id, &new, ctx.at, Some(then))?;
     let holders = rows
         .iter()
         .map(|r| user_row(r, 0))
         .collect::<Result<Vec<_>, _>>()?;
-    job.sync_inputs(conn, &settings, vec![(input, scim_name)], Some(holders))
-        .await?;
+    job.sync_inputs(conn, &settings, vec![(input, scim_name)], Some(holders))?;
     job.finish(shared);
     resources::created(new, ctx.at)
 }
@@ -1571,15 +1541,15 @@ fn alone(settings: &CompiledSettings, input: &UserInput) -> Option<UserResult> {
 }
 
 /// After a SCIM user's body changed.
-pub(super) async fn user_changed(
-    conn: &mut SqliteConnection,
+pub(super) fn user_changed(
+    conn: &Conn,
     shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
     id: &str,
     body: Map<String, Value>,
 ) -> Result<(), StoreError> {
-    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
+    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim)?;
     job.sync_users(
         conn,
         vec![ScimUser::Present {
@@ -1587,23 +1557,21 @@ pub(super) async fn user_changed(
             body: Some(body),
             new: false,
         }],
-    )
-    .await?;
+    )?;
     job.finish(shared);
     Ok(())
 }
 
 /// After a SCIM user was deleted.
-pub(super) async fn user_deleted(
-    conn: &mut SqliteConnection,
+pub(super) fn user_deleted(
+    conn: &Conn,
     shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
     id: &str,
 ) -> Result<(), StoreError> {
-    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
-    job.sync_users(conn, vec![ScimUser::Deleted { id: id.to_owned() }])
-        .await?;
+    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim)?;
+    job.sync_users(conn, vec![ScimUser::Deleted { id: id.to_owned() }])?;
     job.finish(shared);
     Ok(())
 }
@@ -1620,8 +1588,8 @@ fn present(ids: impl IntoIterator<Item = String>) -> Vec<ScimUser> {
 }
 
 /// After a SCIM group was created with `members` (the user members among them are synced).
-pub(super) async fn group_created(
-    conn: &mut SqliteConnection,
+pub(super) fn group_created(
+    conn: &Conn,
     shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
@@ -1629,11 +1597,11 @@ pub(super) async fn group_created(
     body: &Map<String, Value>,
     members: Vec<String>,
 ) -> Result<(), StoreError> {
-    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
+    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim)?;
     if let Some(mapped) = job.map_group(id, body) {
-        job.sync_group(conn, GroupInput::Present(mapped)).await?;
+        job.sync_group(conn, GroupInput::Present(mapped))?;
     }
-    job.sync_users(conn, present(members)).await?;
+    job.sync_users(conn, present(members))?;
     job.finish(shared);
     Ok(())
 }
@@ -1643,8 +1611,8 @@ pub(super) async fn group_created(
 /// members are synced, unless the group's effect on its members changed (imported or not,
 /// required or not, always-assigned or not): then all of them are.
 #[allow(clippy::too_many_arguments)] // the parts of one group write
-pub(super) async fn group_changed(
-    conn: &mut SqliteConnection,
+pub(super) fn group_changed(
+    conn: &Conn,
     shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
@@ -1653,35 +1621,34 @@ pub(super) async fn group_changed(
     after: &Map<String, Value>,
     members: Vec<String>,
 ) -> Result<(), StoreError> {
-    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
+    let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim)?;
     let mut users = members;
     if before != after {
         if let Some(mapped) = job.map_group(id, after) {
-            job.sync_group(conn, GroupInput::Present(mapped)).await?;
+            job.sync_group(conn, GroupInput::Present(mapped))?;
         }
         if job.effect(id, before) != job.effect(id, after) {
-            users.extend(scim_user_members(conn, connector_id, id).await?);
+            users.extend(scim_user_members(conn, connector_id, id)?);
         }
     }
-    job.sync_users(conn, present(users)).await?;
+    job.sync_users(conn, present(users))?;
     job.finish(shared);
     Ok(())
 }
 
 /// The user members of a SCIM group: O(its size), only for a change of its effect.
-async fn scim_user_members(
-    conn: &mut SqliteConnection,
+fn scim_user_members(
+    conn: &Conn,
     connector_id: &str,
     group_id: &str,
 ) -> Result<Vec<String>, StoreError> {
-    sqlx::query_scalar(
+    query_scalar(
         "SELECT member_id FROM scim_memberships WHERE connector_id = ? AND group_id = ? \
          AND member_type = 'User'",
     )
     .bind(connector_id)
     .bind(group_id)
-    .fetch_all(&mut *conn)
-    .await
+    .fetch_all(conn)
     .map_err(backend)
 }
 
@@ -1696,20 +1663,19 @@ pub(super) struct GroupDeletion {
 /// Before a SCIM group is deleted: its members are synced afterwards only if the group bore
 /// on their syncs beyond its memberships (a required or always-assign group, or one whose
 /// name cannot be mapped); otherwise deleting the directory group is all there is to do.
-pub(super) async fn group_deleting(
-    conn: &mut SqliteConnection,
+pub(super) fn group_deleting(
+    conn: &Conn,
     shared: &Shared,
     connector_id: &str,
     ctx: &WriteContext,
     id: &str,
 ) -> Result<GroupDeletion, StoreError> {
-    let job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim).await?;
+    let job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim)?;
     let body: Option<String> =
-        sqlx::query_scalar("SELECT body FROM scim_groups WHERE connector_id = ? AND id = ?")
+        query_scalar("SELECT body FROM scim_groups WHERE connector_id = ? AND id = ?")
             .bind(connector_id)
             .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
+            .fetch_optional(conn)
             .map_err(backend)?;
     let mut members = Vec::new();
     if let Some(body) = body {
@@ -1720,7 +1686,7 @@ pub(super) async fn group_deleting(
             Some(GroupEffect::Absent) | None => false,
         };
         if matters {
-            members = scim_user_members(conn, connector_id, id).await?;
+            members = scim_user_members(conn, connector_id, id)?;
         }
     }
     Ok(GroupDeletion {
@@ -1731,8 +1697,8 @@ pub(super) async fn group_deleting(
 }
 
 /// After the SCIM group was deleted.
-pub(super) async fn group_deleted(
-    conn: &mut SqliteConnection,
+pub(super) fn group_deleted(
+    conn: &Conn,
     shared: &Shared,
     deletion: GroupDeletion,
 ) -> Result<(), StoreError> {
@@ -1741,9 +1707,8 @@ pub(super) async fn group_deleted(
         id,
         members,
     } = deletion;
-    job.sync_group(conn, GroupInput::Deleted { scim_id: id })
-        .await?;
-    job.sync_users(conn, present(members)).await?;
+    job.sync_group(conn, GroupInput::Deleted { scim_id: id })?;
+    job.sync_users(conn, present(members))?;
     job.finish(shared);
     Ok(())
 }
@@ -1785,17 +1750,17 @@ mod tests {
         (dir, store, ctx)
     }
 
-    async fn plan(store: &SqliteStore, sql: &str, params: usize) -> Vec<String> {
-        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("EXPLAIN QUERY PLAN {sql}"));
-        let mut q = qb.build();
+    /// The lines of `sql`'s query plan (its `params` bound to empty JSON arrays).
+    fn plan(conn: &Conn, sql: &str, params: usize) -> Result<Vec<String>, StoreError> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = query(&explain);
         for _ in 0..params {
             q = q.bind("[]");
         }
-        q.fetch_all(&store.pool)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        q.fetch_all(conn)
+            .map_err(|e| StoreError::Invalid(format!("{sql}: {e}")))?
             .iter()
-            .map(|r| r.get::<String, _>(3))
+            .map(|r| r.try_get::<String>(3).map_err(backend))
             .collect()
     }
 
@@ -1812,7 +1777,7 @@ mod tests {
              'c', 0 WHERE NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? \
              AND username_lc = ?) AND NOT EXISTS (SELECT 1 FROM dir_users \
              WHERE directory_id = ? AND idp_id = ?)";
-        for (name, sql, params) in [
+        let statements = [
             ("SCIM_GROUPS", SCIM_GROUPS, 2),
             ("SCIM_USERS", SCIM_USERS, 2),
             ("SCIM_GROUPS_OF", SCIM_GROUPS_OF, 2),
@@ -1823,8 +1788,17 @@ mod tests {
             ("COPY_SOURCES", COPY_SOURCES, 2),
             ("holder", holder_sql!(), 2),
             ("insert_unless_held", insert_unless_held, 4),
-        ] {
-            let plan = plan(&store, sql, params).await;
+        ];
+        let plans = store
+            .read_snapshot(move |conn| {
+                statements
+                    .into_iter()
+                    .map(|(name, sql, params)| Ok((name, plan(conn, sql, params)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await
+            .unwrap();
+        for (name, plan) in plans {
             let scans: Vec<&String> = plan
                 .iter()
                 .filter(|line| {
@@ -1874,37 +1848,32 @@ mod tests {
         let results = store
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let mut job =
-                        SyncJob::begin(conn, &shared, "c", &ctx, SyncSource::Scim).await?;
-                    let settings = job.settings().map_err(StoreError::Invalid)?;
-                    // What the batch is told: the two users, not the holder of "taken" (as if
-                    // the lookups had missed it).
-                    let old = [
-                        UserInput::present(&settings, "s1", &body("a"), Vec::new()),
-                        UserInput::present(&settings, "s2", &body("b"), Vec::new()),
-                    ];
-                    let preloaded = linked_or_holding(conn, "c", old.iter()).await?;
-                    assert_eq!(preloaded.len(), 2);
-                    let inputs = vec![
-                        (
-                            UserInput::present(&settings, "s1", &body("taken"), Vec::new()),
-                            None,
-                        ),
-                        (
-                            UserInput::present(&settings, "s2", &body("b2"), Vec::new()),
-                            None,
-                        ),
-                    ];
-                    let out = job
-                        .sync_inputs(conn, &settings, inputs, Some(preloaded))
-                        .await?;
-                    job.finish(&shared);
-                    Ok(out
-                        .into_iter()
-                        .map(|r| r.result.outcome)
-                        .collect::<Vec<_>>())
-                })
+                let mut job = SyncJob::begin(conn, &shared, "c", &ctx, SyncSource::Scim)?;
+                let settings = job.settings().map_err(StoreError::Invalid)?;
+                // What the batch is told: the two users, not the holder of "taken" (as if
+                // the lookups had missed it).
+                let old = [
+                    UserInput::present(&settings, "s1", &body("a"), Vec::new()),
+                    UserInput::present(&settings, "s2", &body("b"), Vec::new()),
+                ];
+                let preloaded = linked_or_holding(conn, "c", old.iter())?;
+                assert_eq!(preloaded.len(), 2);
+                let inputs = vec![
+                    (
+                        UserInput::present(&settings, "s1", &body("taken"), Vec::new()),
+                        None,
+                    ),
+                    (
+                        UserInput::present(&settings, "s2", &body("b2"), Vec::new()),
+                        None,
+                    ),
+                ];
+                let out = job.sync_inputs(conn, &settings, inputs, Some(preloaded))?;
+                job.finish(&shared);
+                Ok(out
+                    .into_iter()
+                    .map(|r| r.result.outcome)
+                    .collect::<Vec<_>>())
             })
             .await
             .unwrap();
@@ -1953,39 +1922,31 @@ mod tests {
         let results = store
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let mut job =
-                        SyncJob::begin(conn, &shared, "c", &ctx, SyncSource::Scim).await?;
-                    let mut ws = Workset::new("c");
-                    let mut out = Vec::new();
-                    for (scim_id, name) in [("s1", "TAKEN"), ("s2", "free")] {
-                        let synced = Synced {
-                            result: UserResult {
-                                scim_id: scim_id.into(),
-                                outcome: Outcome::Created,
-                                user: Some(UserChange::Create {
-                                    data: data(name),
-                                    events: Vec::<UserEvent>::new(),
-                                }),
-                                memberships: Vec::new(),
-                                create_groups: Vec::new(),
-                                warnings: Vec::new(),
-                            },
-                            owner: None,
-                        };
-                        let r = job.apply_guarded(conn, &mut ws, synced).await?;
-                        job.journal.outcome(
-                            SyncSubject::User,
-                            scim_id,
-                            Some(name),
-                            &r.outcome,
-                            &[],
-                        );
-                        out.push(r.outcome);
-                    }
-                    job.finish(&shared);
-                    Ok(out)
-                })
+                let mut job = SyncJob::begin(conn, &shared, "c", &ctx, SyncSource::Scim)?;
+                let mut ws = Workset::new("c");
+                let mut out = Vec::new();
+                for (scim_id, name) in [("s1", "TAKEN"), ("s2", "free")] {
+                    let synced = Synced {
+                        result: UserResult {
+                            scim_id: scim_id.into(),
+                            outcome: Outcome::Created,
+                            user: Some(UserChange::Create {
+                                data: data(name),
+                                events: Vec::<UserEvent>::new(),
+                            }),
+                            memberships: Vec::new(),
+                            create_groups: Vec::new(),
+                            warnings: Vec::new(),
+                        },
+                        owner: None,
+                    };
+                    let r = job.apply_guarded(conn, &mut ws, synced)?;
+                    job.journal
+                        .outcome(SyncSubject::User, scim_id, Some(name), &r.outcome, &[]);
+                    out.push(r.outcome);
+                }
+                job.finish(&shared);
+                Ok(out)
             })
             .await
             .unwrap();
