@@ -8,10 +8,12 @@ use roster_core::connector::Connector;
 use roster_core::store::{Actor, AuditAction, SubjectKind, SyncSource, WriteContext};
 use roster_core::token::TokenRecord;
 use serde_json::json;
-use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqlitePool};
 
+use super::exec::{
+    Conn, is_foreign_key_violation, is_unique_violation, query, query_as, query_scalar,
+};
 use super::journal::Journal;
 use super::{Shared, backend, from_ms, to_ms};
 
@@ -45,17 +47,9 @@ fn token_row(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
     })
 }
 
-fn kind_of(e: &sqlx::Error) -> Option<ErrorKind> {
-    e.as_database_error().map(|d| d.kind())
-}
-
 /// Creates the connector and its directory, last in the order.
-pub(super) async fn create(
-    conn: &mut SqliteConnection,
-    shared: &Shared,
-    connector: Connector,
-) -> Result<(), StoreError> {
-    let position: i64 = sqlx::query_scalar(
+pub(super) fn create(conn: &Conn, shared: &Shared, connector: Connector) -> Result<(), StoreError> {
+    let position: i64 = query_scalar(
         "INSERT INTO connectors (id, name, enabled, created_ms) VALUES (?, ?, ?, ?); \
          INSERT INTO directories (id, name, kind, connector_id, position) \
          SELECT ?, ?, 'connector', ?, coalesce(max(position), -1) + 1 FROM directories \
@@ -68,13 +62,13 @@ pub(super) async fn create(
     .bind(&connector.id)
     .bind(&connector.name)
     .bind(&connector.id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| match kind_of(&e) {
-        Some(ErrorKind::UniqueViolation) => {
+    .fetch_one(conn)
+    .map_err(|e| {
+        if is_unique_violation(&e) {
             StoreError::Conflict(format!("connector '{}' already exists", connector.id))
+        } else {
+            backend(e)
         }
-        _ => backend(e),
     })?;
     // Roster makes the directory, when the connector is made.
     let ctx = WriteContext::new(connector.created_at, Actor::System);
@@ -117,18 +111,13 @@ pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<Connector>, StoreError
         .collect()
 }
 
-pub(super) async fn set_enabled(
-    conn: &mut SqliteConnection,
-    id: String,
-    enabled: bool,
-) -> Result<(), StoreError> {
-    let done = sqlx::query("UPDATE connectors SET enabled = ? WHERE id = ?")
+pub(super) fn set_enabled(conn: &Conn, id: String, enabled: bool) -> Result<(), StoreError> {
+    let done = query("UPDATE connectors SET enabled = ? WHERE id = ?")
         .bind(enabled)
         .bind(&id)
         .execute(conn)
-        .await
         .map_err(backend)?;
-    if done.rows_affected() == 0 {
+    if done == 0 {
         return Err(StoreError::NotFound);
     }
     Ok(())
@@ -136,31 +125,29 @@ pub(super) async fn set_enabled(
 
 /// Deletes the connector and, by cascade, everything of it, its directory included (one
 /// audit row, with how many users and groups the directory held).
-pub(super) async fn delete(
-    conn: &mut SqliteConnection,
+pub(super) fn delete(
+    conn: &Conn,
     shared: &Shared,
     id: &str,
     ctx: &WriteContext,
 ) -> Result<(), StoreError> {
-    let before: Option<(String, i64, i64, i64)> = sqlx::query_as(
+    let before: Option<(String, i64, i64, i64)> = query_as(
         "SELECT d.name, d.position, \
          (SELECT count(*) FROM dir_users WHERE directory_id = d.id), \
          (SELECT count(*) FROM dir_groups WHERE directory_id = d.id) \
          FROM directories AS d WHERE d.id = ?",
     )
     .bind(id)
-    .fetch_optional(&mut *conn)
-    .await
+    .fetch_optional(conn)
     .map_err(backend)?;
     // One statement; the foreign keys cascade to tokens, the IdP view (users and their email
     // rows, groups and their membership rows), settings, sync results and the directory (its
     // users, groups and memberships). This is the one write whose size is the connector's.
-    let done = sqlx::query("DELETE FROM connectors WHERE id = ?")
+    let done = query("DELETE FROM connectors WHERE id = ?")
         .bind(id)
-        .execute(&mut *conn)
-        .await
+        .execute(conn)
         .map_err(backend)?;
-    if done.rows_affected() == 0 {
+    if done == 0 {
         return Err(StoreError::NotFound);
     }
     if let Some((name, position, users, groups)) = before {
@@ -184,11 +171,8 @@ pub(super) async fn delete(
     Ok(())
 }
 
-pub(super) async fn add_token(
-    conn: &mut SqliteConnection,
-    token: TokenRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub(super) fn add_token(conn: &Conn, token: TokenRecord) -> Result<(), StoreError> {
+    query(
         "INSERT INTO tokens (id, connector_id, hash, description, created_ms, expires_ms, last_used_ms) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
@@ -200,13 +184,14 @@ pub(super) async fn add_token(
     .bind(token.expires_at.map(to_ms))
     .bind(token.last_used_at.map(to_ms))
     .execute(conn)
-    .await
-    .map_err(|e| match kind_of(&e) {
-        Some(ErrorKind::UniqueViolation) => {
+    .map_err(|e| {
+        if is_unique_violation(&e) {
             StoreError::Conflict(format!("token '{}' already exists", token.id))
+        } else if is_foreign_key_violation(&e) {
+            StoreError::NotFound
+        } else {
+            backend(e)
         }
-        Some(ErrorKind::ForeignKeyViolation) => StoreError::NotFound,
-        _ => backend(e),
     })?;
     Ok(())
 }
@@ -245,35 +230,33 @@ pub(super) async fn tokens(
     .collect()
 }
 
-pub(super) async fn revoke_token(
-    conn: &mut SqliteConnection,
+pub(super) fn revoke_token(
+    conn: &Conn,
     connector_id: String,
     token_id: String,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query("DELETE FROM tokens WHERE id = ? AND connector_id = ?")
+    let done = query("DELETE FROM tokens WHERE id = ? AND connector_id = ?")
         .bind(&token_id)
         .bind(&connector_id)
         .execute(conn)
-        .await
         .map_err(backend)?;
-    if done.rows_affected() == 0 {
+    if done == 0 {
         return Err(StoreError::NotFound);
     }
     Ok(())
 }
 
-pub(super) async fn touch_token(
-    conn: &mut SqliteConnection,
+pub(super) fn touch_token(
+    conn: &Conn,
     token_id: String,
     at: time::OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query("UPDATE tokens SET last_used_ms = ? WHERE id = ?")
+    let done = query("UPDATE tokens SET last_used_ms = ? WHERE id = ?")
         .bind(to_ms(at))
         .bind(&token_id)
         .execute(conn)
-        .await
         .map_err(backend)?;
-    if done.rows_affected() == 0 {
+    if done == 0 {
         return Err(StoreError::NotFound);
     }
     Ok(())

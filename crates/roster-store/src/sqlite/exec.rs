@@ -70,11 +70,9 @@ impl<'q> Query<'q> {
             let width = statement.column_count();
             let mut rows = statement.raw_query();
             while let Some(row) = rows.next()? {
-                out.push(Row(
-                    (0..width)
-                        .map(|i| row.get::<_, Value>(i))
-                        .collect::<rusqlite::Result<_>>()?,
-                ));
+                out.push(Row((0..width)
+                    .map(|i| row.get::<_, Value>(i))
+                    .collect::<rusqlite::Result<_>>()?));
             }
             Ok(())
         })?;
@@ -135,12 +133,20 @@ impl<'q, O: FromRow> QueryAs<'q, O> {
 
     /// Every row.
     pub(crate) fn fetch_all(self, conn: &Conn) -> rusqlite::Result<Vec<O>> {
-        self.query.fetch_all(conn)?.iter().map(O::from_row).collect()
+        self.query
+            .fetch_all(conn)?
+            .iter()
+            .map(O::from_row)
+            .collect()
     }
 
     /// The first row, if any.
     pub(crate) fn fetch_optional(self, conn: &Conn) -> rusqlite::Result<Option<O>> {
-        self.query.fetch_optional(conn)?.as_ref().map(O::from_row).transpose()
+        self.query
+            .fetch_optional(conn)?
+            .as_ref()
+            .map(O::from_row)
+            .transpose()
     }
 
     /// The first row; none is an error.
@@ -202,11 +208,16 @@ pub(crate) struct Row(Vec<Value>);
 impl Row {
     /// Column `i` read as `T`.
     pub(crate) fn try_get<T: FromSql>(&self, i: usize) -> rusqlite::Result<T> {
-        let value = self.0.get(i).ok_or(rusqlite::Error::InvalidColumnIndex(i))?;
+        let value = self
+            .0
+            .get(i)
+            .ok_or(rusqlite::Error::InvalidColumnIndex(i))?;
         T::column_result(ValueRef::from(value)).map_err(|e| match e {
-            rusqlite::types::FromSqlError::InvalidType => {
-                rusqlite::Error::InvalidColumnType(i, i.to_string(), ValueRef::from(value).data_type())
-            }
+            rusqlite::types::FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
+                i,
+                i.to_string(),
+                ValueRef::from(value).data_type(),
+            ),
             other => rusqlite::Error::FromSqlConversionFailure(
                 i,
                 ValueRef::from(value).data_type(),
@@ -253,6 +264,15 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
         rusqlite::Error::SqliteFailure(f, _)
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// Whether `e` is a foreign key that names no row.
+pub(crate) fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
     )
 }
 
@@ -321,26 +341,39 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].try_get::<i64>(0).unwrap(), 1);
         assert_eq!(rows[1].try_get::<String>(0).unwrap(), "x");
-        assert!(rows[1].try_get::<i64>(0).is_err(), "a text is not an integer");
+        assert!(
+            rows[1].try_get::<i64>(0).is_err(),
+            "a text is not an integer"
+        );
         assert!(rows[1].try_get::<String>(1).is_err(), "no second column");
     }
 
     #[test]
     fn wrong_value_counts_are_errors() {
         let conn = conn();
-        let few = query("INSERT INTO t (id, name) VALUES (?, ?)").bind(1).execute(&conn);
-        assert!(matches!(few, Err(rusqlite::Error::InvalidParameterCount(..))));
+        let few = query("INSERT INTO t (id, name) VALUES (?, ?)")
+            .bind(1)
+            .execute(&conn);
+        assert!(matches!(
+            few,
+            Err(rusqlite::Error::InvalidParameterCount(..))
+        ));
         let many = query("INSERT INTO t (name) VALUES (?)")
             .bind("a")
             .bind("b")
             .execute(&conn);
-        assert!(matches!(many, Err(rusqlite::Error::InvalidParameterCount(..))));
+        assert!(matches!(
+            many,
+            Err(rusqlite::Error::InvalidParameterCount(..))
+        ));
     }
 
     #[test]
     fn constraints_are_conflicts() {
         let conn = conn();
-        query("INSERT INTO t (name) VALUES ('a')").execute(&conn).unwrap();
+        query("INSERT INTO t (name) VALUES ('a')")
+            .execute(&conn)
+            .unwrap();
         let e = query("INSERT INTO t (name) VALUES ('a')")
             .execute(&conn)
             .unwrap_err();

@@ -14,9 +14,10 @@ use roster_core::store::{
 use roster_core::sync::Outcome;
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqlitePool};
 use time::OffsetDateTime;
 
+use super::exec::{Conn, query};
 use super::{backend, from_ms, to_ms};
 
 /// One hour: SCIM traffic is counted in hourly runs.
@@ -238,8 +239,8 @@ impl BatchJournal {
         }
     }
 
-    /// Writes what the batch's jobs left, in one round trip (none if there is nothing).
-    pub(super) async fn write(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    /// Writes what the batch's jobs left: one statement per table (none if there is nothing).
+    pub(super) fn write(&self, conn: &Conn) -> Result<(), rusqlite::Error> {
         let rows = std::mem::take(&mut self.lock().batch);
         if rows.is_empty() {
             return Ok(());
@@ -263,7 +264,7 @@ impl BatchJournal {
                 ])
             })
             .collect();
-        sqlx::query(
+        query(
             "INSERT INTO audit_log (at_ms, connector_id, directory_id, actor, request_id, \
              subject_kind, subject_id, subject_name, action, before, after, detail) \
              SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, \
@@ -291,8 +292,7 @@ impl BatchJournal {
         .bind(Value::Array(rows.audit).to_string())
         .bind(Value::Array(rows.outcomes).to_string())
         .bind(Value::Array(runs).to_string())
-        .execute(&mut *conn)
-        .await
+        .execute(conn)
         .map(drop)
     }
 }

@@ -215,11 +215,11 @@ impl SqliteStore {
             .run(&mut conn)
             .await
             .map_err(|e| OpenError::Migrate(Box::new(e)))?;
-        conn.close()
+        sqlx::Connection::close(conn)
             .await
             .map_err(|e| OpenError::Connect(Box::new(e)))?;
-        let writer = open_writer(options.get_filename())
-            .map_err(|e| OpenError::Connect(Box::new(e)))?;
+        let writer =
+            open_writer(options.get_filename()).map_err(|e| OpenError::Connect(Box::new(e)))?;
         // Readers cannot write by accident, and leave `PRAGMA optimize` to the writer.
         let readers = options
             .clone()
@@ -333,9 +333,7 @@ impl Store for SqliteStore {
     async fn create_connector(&self, connector: &Connector) -> Result<(), StoreError> {
         let (connector, shared) = (connector.clone(), Arc::clone(&self.shared));
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { connectors::create(conn, &shared, connector).await })
-            })
+            .write(move |conn| connectors::create(conn, &shared, connector))
             .await
     }
 
@@ -350,23 +348,21 @@ impl Store for SqliteStore {
     async fn set_connector_enabled(&self, id: &str, enabled: bool) -> Result<(), StoreError> {
         let id = id.to_owned();
         self.writer
-            .write(move |conn| Box::pin(connectors::set_enabled(conn, id, enabled)))
+            .write(move |conn| connectors::set_enabled(conn, id, enabled))
             .await
     }
 
     async fn delete_connector(&self, id: &str, ctx: &WriteContext) -> Result<(), StoreError> {
         let (id, ctx, shared) = (id.to_owned(), ctx.clone(), Arc::clone(&self.shared));
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { connectors::delete(conn, &shared, &id, &ctx).await })
-            })
+            .write(move |conn| connectors::delete(conn, &shared, &id, &ctx))
             .await
     }
 
     async fn add_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         let token = token.clone();
         self.writer
-            .write(move |conn| Box::pin(connectors::add_token(conn, token)))
+            .write(move |conn| connectors::add_token(conn, token))
             .await
     }
 
@@ -381,14 +377,14 @@ impl Store for SqliteStore {
     async fn revoke_token(&self, connector_id: &str, token_id: &str) -> Result<(), StoreError> {
         let (connector_id, token_id) = (connector_id.to_owned(), token_id.to_owned());
         self.writer
-            .write(move |conn| Box::pin(connectors::revoke_token(conn, connector_id, token_id)))
+            .write(move |conn| connectors::revoke_token(conn, connector_id, token_id))
             .await
     }
 
     async fn touch_token(&self, token_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         let token_id = token_id.to_owned();
         self.writer
-            .write(move |conn| Box::pin(connectors::touch_token(conn, token_id, at)))
+            .write(move |conn| connectors::touch_token(conn, token_id, at))
             .await
     }
 
@@ -403,30 +399,27 @@ impl Store for SqliteStore {
         let (ctx, shared) = (ctx.clone(), Arc::clone(&self.shared));
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    if kind == ResourceKind::User {
-                        return sync::create_user(conn, &shared, &connector_id, &ctx, new).await;
-                    }
-                    let stored = resources::create(conn, &connector_id, kind, new, ctx.at).await?;
-                    let users = stored
-                        .members
-                        .iter()
-                        .flatten()
-                        .filter(|m| m.kind.as_deref() == Some("User"))
-                        .map(|m| m.value.clone())
-                        .collect();
-                    sync::group_created(
-                        conn,
-                        &shared,
-                        &connector_id,
-                        &ctx,
-                        &stored.id,
-                        &stored.body,
-                        users,
-                    )
-                    .await?;
-                    Ok(stored)
-                })
+                if kind == ResourceKind::User {
+                    return sync::create_user(conn, &shared, &connector_id, &ctx, new);
+                }
+                let stored = resources::create(conn, &connector_id, kind, new, ctx.at)?;
+                let users = stored
+                    .members
+                    .iter()
+                    .flatten()
+                    .filter(|m| m.kind.as_deref() == Some("User"))
+                    .map(|m| m.value.clone())
+                    .collect();
+                sync::group_created(
+                    conn,
+                    &shared,
+                    &connector_id,
+                    &ctx,
+                    &stored.id,
+                    &stored.body,
+                    users,
+                )?;
+                Ok(stored)
             })
             .await
     }
@@ -467,48 +460,36 @@ impl Store for SqliteStore {
         let (ctx, shared) = (ctx.clone(), Arc::clone(&self.shared));
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let effect = resources::update(
-                        conn,
-                        &connector_id,
-                        kind,
-                        &id,
-                        if_version,
-                        update,
-                        ctx.at,
-                    )
-                    .await?;
-                    if effect.updated.changed {
-                        let after = &effect.updated.resource.body;
-                        match kind {
-                            ResourceKind::User => {
-                                sync::user_changed(
-                                    conn,
-                                    &shared,
-                                    &connector_id,
-                                    &ctx,
-                                    &id,
-                                    after.clone(),
-                                )
-                                .await?;
-                            }
-                            ResourceKind::Group => {
-                                sync::group_changed(
-                                    conn,
-                                    &shared,
-                                    &connector_id,
-                                    &ctx,
-                                    &id,
-                                    &effect.before,
-                                    after,
-                                    effect.members,
-                                )
-                                .await?;
-                            }
+                let effect =
+                    resources::update(conn, &connector_id, kind, &id, if_version, update, ctx.at)?;
+                if effect.updated.changed {
+                    let after = &effect.updated.resource.body;
+                    match kind {
+                        ResourceKind::User => {
+                            sync::user_changed(
+                                conn,
+                                &shared,
+                                &connector_id,
+                                &ctx,
+                                &id,
+                                after.clone(),
+                            )?;
+                        }
+                        ResourceKind::Group => {
+                            sync::group_changed(
+                                conn,
+                                &shared,
+                                &connector_id,
+                                &ctx,
+                                &id,
+                                &effect.before,
+                                after,
+                                effect.members,
+                            )?;
                         }
                     }
-                    Ok(effect.updated)
-                })
+                }
+                Ok(effect.updated)
             })
             .await
     }
@@ -524,24 +505,16 @@ impl Store for SqliteStore {
         let (connector_id, id) = (connector_id.to_owned(), id.to_owned());
         let (ctx, shared) = (ctx.clone(), Arc::clone(&self.shared));
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    match kind {
-                        ResourceKind::User => {
-                            resources::delete(conn, &connector_id, kind, &id, if_version, ctx.at)
-                                .await?;
-                            sync::user_deleted(conn, &shared, &connector_id, &ctx, &id).await
-                        }
-                        ResourceKind::Group => {
-                            let deletion =
-                                sync::group_deleting(conn, &shared, &connector_id, &ctx, &id)
-                                    .await?;
-                            resources::delete(conn, &connector_id, kind, &id, if_version, ctx.at)
-                                .await?;
-                            sync::group_deleted(conn, &shared, deletion).await
-                        }
-                    }
-                })
+            .write(move |conn| match kind {
+                ResourceKind::User => {
+                    resources::delete(conn, &connector_id, kind, &id, if_version, ctx.at)?;
+                    sync::user_deleted(conn, &shared, &connector_id, &ctx, &id)
+                }
+                ResourceKind::Group => {
+                    let deletion = sync::group_deleting(conn, &shared, &connector_id, &ctx, &id)?;
+                    resources::delete(conn, &connector_id, kind, &id, if_version, ctx.at)?;
+                    sync::group_deleted(conn, &shared, deletion)
+                }
             })
             .await
     }

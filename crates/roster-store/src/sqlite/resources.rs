@@ -19,12 +19,15 @@ use roster_core::store::{
 use scim::ScimError;
 use scim::patch::{Member, MemberDelta};
 use serde_json::{Map, Value, json};
-use sqlx::error::ErrorKind;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
+use super::exec::{
+    Conn, Query, Row, is_foreign_key_violation, is_unique_violation, message, query, query_as,
+    query_scalar,
+};
 use super::filter::Sql;
+use super::rows::Cells;
 use super::{backend, from_ms, to_ms};
 use crate::columns::{Email, Indexed};
 
@@ -79,22 +82,22 @@ pub(super) fn linked_column(kind: ResourceKind, load: Load) -> Option<&'static s
 /// A resource row (with the [`linked_column`] for `load`, if any): its sequence number and
 /// the resource.
 pub(super) fn resource_row(
-    row: &SqliteRow,
+    row: &impl Cells,
     kind: ResourceKind,
     load: Load,
 ) -> Result<(i64, StoredResource), StoreError> {
-    let body: String = row.try_get(5).map_err(backend)?;
-    let linked: Option<String> = if linked_column(kind, load).is_some() {
-        Some(row.try_get(6).map_err(backend)?)
+    let body = row.text_req(5)?;
+    let linked = if linked_column(kind, load).is_some() {
+        Some(row.text_req(6)?)
     } else {
         None
     };
     let parts = RowParts {
-        seq: row.try_get(0).map_err(backend)?,
-        id: row.try_get(1).map_err(backend)?,
-        version: row.try_get(2).map_err(backend)?,
-        created_ms: row.try_get(3).map_err(backend)?,
-        modified_ms: row.try_get(4).map_err(backend)?,
+        seq: row.int_req(0)?,
+        id: row.text_req(1)?,
+        version: row.int_req(2)?,
+        created_ms: row.int_req(3)?,
+        modified_ms: row.int_req(4)?,
         body: &body,
         linked: linked.as_deref(),
     };
@@ -193,30 +196,27 @@ pub(super) async fn get(
 }
 
 /// A failed insert or update of a resource row, as the client should hear it.
-fn write_error(e: sqlx::Error, kind: ResourceKind, ix: &Indexed) -> StoreError {
-    let Some(db) = e.as_database_error() else {
-        return backend(e);
-    };
-    match db.kind() {
-        ErrorKind::UniqueViolation => {
-            let message = db.message();
-            if message.contains("user_name_lc") {
-                StoreError::Conflict(format!(
-                    "userName '{}' is already taken",
-                    ix.user_name.as_deref().unwrap_or_default()
-                ))
-            } else if message.contains("display_name_lc") {
-                StoreError::Conflict(format!(
-                    "displayName '{}' is already taken",
-                    ix.display_name.as_deref().unwrap_or_default()
-                ))
-            } else {
-                StoreError::Conflict(format!("this {} id already exists", kind.as_str()))
-            }
-        }
+fn write_error(e: rusqlite::Error, kind: ResourceKind, ix: &Indexed) -> StoreError {
+    if is_foreign_key_violation(&e) {
         // The connector does not exist (any more).
-        ErrorKind::ForeignKeyViolation => StoreError::NotFound,
-        _ => backend(e),
+        return StoreError::NotFound;
+    }
+    if !is_unique_violation(&e) {
+        return backend(e);
+    }
+    let message = message(&e);
+    if message.contains("user_name_lc") {
+        StoreError::Conflict(format!(
+            "userName '{}' is already taken",
+            ix.user_name.as_deref().unwrap_or_default()
+        ))
+    } else if message.contains("display_name_lc") {
+        StoreError::Conflict(format!(
+            "displayName '{}' is already taken",
+            ix.display_name.as_deref().unwrap_or_default()
+        ))
+    } else {
+        StoreError::Conflict(format!("this {} id already exists", kind.as_str()))
     }
 }
 
@@ -244,8 +244,8 @@ fn ids_json<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
 /// The type of each member: `User` or `Group`, from the table it is found in. One indexed
 /// lookup per member, in one statement; any that exists in neither fails the job with
 /// `UnknownMembers`.
-async fn resolve_members<'m>(
-    conn: &mut SqliteConnection,
+fn resolve_members<'m>(
+    conn: &Conn,
     connector_id: &str,
     members: impl IntoIterator<Item = &'m Member>,
 ) -> Result<Vec<(&'m Member, String)>, StoreError> {
@@ -253,7 +253,7 @@ async fn resolve_members<'m>(
     if members.is_empty() {
         return Ok(Vec::new());
     }
-    let types: Vec<(i64, Option<String>)> = sqlx::query_as(
+    let types: Vec<(i64, Option<String>)> = query_as(
         "SELECT e.key, COALESCE( \
            (SELECT 'User' FROM scim_users WHERE connector_id = ?1 AND id = e.value), \
            (SELECT 'Group' FROM scim_groups WHERE connector_id = ?1 AND id = e.value)) \
@@ -261,8 +261,7 @@ async fn resolve_members<'m>(
     )
     .bind(connector_id)
     .bind(ids_json(members.iter().map(|m| m.value.as_str())))
-    .fetch_all(&mut *conn)
-    .await
+    .fetch_all(conn)
     .map_err(backend)?;
     let mut typed = Vec::with_capacity(members.len());
     let mut unknown = Vec::new();
@@ -284,8 +283,8 @@ async fn resolve_members<'m>(
 
 /// Inserts memberships, ignoring those already present; returns the user members that were
 /// new (the users whose directory memberships the sync must look at again).
-async fn insert_members(
-    conn: &mut SqliteConnection,
+fn insert_members(
+    conn: &Conn,
     connector_id: &str,
     group_id: &str,
     members: &[(&Member, String)],
@@ -300,7 +299,7 @@ async fn insert_members(
             .collect(),
     )
     .to_string();
-    let changed: Vec<(String, String)> = sqlx::query_as(
+    let changed: Vec<(String, String)> = query_as(
         "INSERT OR IGNORE INTO scim_memberships \
          (connector_id, group_id, member_id, member_type, display) \
          SELECT ?, ?, e.value ->> 0, e.value ->> 1, e.value ->> 2 FROM json_each(?) AS e \
@@ -309,15 +308,14 @@ async fn insert_members(
     .bind(connector_id)
     .bind(group_id)
     .bind(rows)
-    .fetch_all(&mut *conn)
-    .await
+    .fetch_all(conn)
     .map_err(backend)?;
     Ok(Changed::from_rows(changed))
 }
 
 /// Deletes memberships; returns the user members that were removed.
-async fn remove_members<'a>(
-    conn: &mut SqliteConnection,
+fn remove_members<'a>(
+    conn: &Conn,
     connector_id: &str,
     group_id: &str,
     ids: impl IntoIterator<Item = &'a str>,
@@ -326,15 +324,14 @@ async fn remove_members<'a>(
     if ids == "[]" {
         return Ok(Changed::default());
     }
-    let changed: Vec<(String, String)> = sqlx::query_as(
+    let changed: Vec<(String, String)> = query_as(
         "DELETE FROM scim_memberships WHERE connector_id = ? AND group_id = ? \
          AND member_id IN (SELECT value FROM json_each(?)) RETURNING member_id, member_type",
     )
     .bind(connector_id)
     .bind(group_id)
     .bind(ids)
-    .fetch_all(&mut *conn)
-    .await
+    .fetch_all(conn)
     .map_err(backend)?;
     Ok(Changed::from_rows(changed))
 }
@@ -389,26 +386,25 @@ macro_rules! insert_user_sql {
 pub(super) use insert_user_sql;
 
 /// A query on the write connection.
-pub(super) type WriteQuery<'q> =
-    sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+pub(super) type WriteQuery<'q> = Query<'q>;
 
 /// A statement to run in the round trip of a user insert: `sql` is the whole text,
 /// [`insert_user_sql`] followed by it, and `bind` binds its own values after the insert's.
 pub(super) struct Then<'q> {
     pub(super) sql: &'static str,
-    pub(super) bind: Box<dyn FnOnce(WriteQuery<'q>) -> WriteQuery<'q> + Send + 'q>,
+    pub(super) bind: Box<dyn FnOnce(WriteQuery<'q>) -> WriteQuery<'q> + 'q>,
 }
 
-/// Creates a user and, in the same round trip, runs `then`: the sync of a new user looks up
+/// Creates a user and, right after, runs `then`: the sync of a new user looks up
 /// the directory user holding its username, or writes the directory user, this way. Returns
 /// the rows `then` returned.
-pub(super) async fn create_user_then<'q>(
-    conn: &mut SqliteConnection,
+pub(super) fn create_user_then<'q>(
+    conn: &Conn,
     connector_id: &'q str,
     new: &'q NewResource,
     at: OffsetDateTime,
     then: Option<Then<'q>>,
-) -> Result<Vec<SqliteRow>, StoreError> {
+) -> Result<Vec<Row>, StoreError> {
     let at = to_ms(at);
     let text = body_text(&new.body)?;
     let ix = Indexed::user(&new.body);
@@ -416,15 +412,15 @@ pub(super) async fn create_user_then<'q>(
         Some(t) => (t.sql, Some(t.bind)),
         None => (insert_user_sql!(), None),
     };
-    let q = sqlx::query(sql)
+    let q = query(sql)
         .bind(connector_id)
         .bind(&new.id)
         .bind(at)
         .bind(at)
-        .bind(ix.user_name_lc.as_deref())
-        .bind(ix.external_id.as_deref())
-        .bind(ix.display_name_lc.as_deref())
-        .bind(&text)
+        .bind(ix.user_name_lc.clone())
+        .bind(ix.external_id.clone())
+        .bind(ix.display_name_lc.clone())
+        .bind(text)
         .bind(emails_json(&ix.emails))
         .bind(connector_id)
         .bind(&new.id);
@@ -432,8 +428,7 @@ pub(super) async fn create_user_then<'q>(
         Some(bind) => bind(q),
         None => q,
     };
-    q.fetch_all(&mut *conn)
-        .await
+    q.fetch_all(conn)
         .map_err(|e| write_error(e, ResourceKind::User, &ix))
 }
 
@@ -451,22 +446,22 @@ pub(super) fn created(new: NewResource, at: OffsetDateTime) -> Result<StoredReso
     })
 }
 
-pub(super) async fn create(
-    conn: &mut SqliteConnection,
+pub(super) fn create(
+    conn: &Conn,
     connector_id: &str,
     kind: ResourceKind,
     new: NewResource,
     at: OffsetDateTime,
 ) -> Result<StoredResource, StoreError> {
     if kind == ResourceKind::User {
-        create_user_then(conn, connector_id, &new, at, None).await?;
+        create_user_then(conn, connector_id, &new, at, None)?;
         return created(new, at);
     }
     let connector_id = connector_id.to_owned();
     let at = to_ms(at);
     let text = body_text(&new.body)?;
     let ix = Indexed::group(&new.body);
-    sqlx::query(
+    query(
         "INSERT INTO scim_groups (connector_id, id, version, created_ms, modified_ms, \
          display_name, display_name_lc, external_id, body) \
          VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)",
@@ -479,16 +474,15 @@ pub(super) async fn create(
     .bind(ix.display_name_lc.as_deref())
     .bind(ix.external_id.as_deref())
     .bind(&text)
-    .execute(&mut *conn)
-    .await
+    .execute(conn)
     .map_err(|e| write_error(e, kind, &ix))?;
     // A new group's members are returned, with their types, as the POST response shows them.
     let members = if new.members.is_empty() {
         None
     } else {
         let wanted = distinct(new.members);
-        let typed = resolve_members(conn, &connector_id, &wanted).await?;
-        insert_members(conn, &connector_id, &new.id, &typed).await?;
+        let typed = resolve_members(conn, &connector_id, &wanted)?;
+        insert_members(conn, &connector_id, &new.id, &typed)?;
         Some(
             typed
                 .into_iter()
@@ -540,34 +534,32 @@ impl MemberChange {
 }
 
 /// Applies a membership change; returns the rows changed.
-async fn change_members(
-    conn: &mut SqliteConnection,
+fn change_members(
+    conn: &Conn,
     connector_id: &str,
     group_id: &str,
     change: MemberChange,
 ) -> Result<Changed, StoreError> {
     match change {
         MemberChange::Delta { remove, add } => {
-            let typed = resolve_members(conn, connector_id, add.values()).await?;
+            let typed = resolve_members(conn, connector_id, add.values())?;
             let removed = remove_members(
                 conn,
                 connector_id,
                 group_id,
                 remove.iter().map(String::as_str),
-            )
-            .await?;
-            let added = insert_members(conn, connector_id, group_id, &typed).await?;
+            )?;
+            let added = insert_members(conn, connector_id, group_id, &typed)?;
             Ok(removed.merge(added))
         }
         MemberChange::Set(wanted) => {
             // Replacing the whole list is the one membership change that must read it.
-            let current: Vec<String> = sqlx::query_scalar(
+            let current: Vec<String> = query_scalar(
                 "SELECT member_id FROM scim_memberships WHERE connector_id = ? AND group_id = ?",
             )
             .bind(connector_id)
             .bind(group_id)
-            .fetch_all(&mut *conn)
-            .await
+            .fetch_all(conn)
             .map_err(backend)?;
             let wanted = distinct(wanted);
             let keep: HashSet<&str> = wanted.iter().map(|m| m.value.as_str()).collect();
@@ -576,13 +568,13 @@ async fn change_members(
                 .iter()
                 .filter(|m| !have.contains(m.value.as_str()))
                 .collect();
-            let typed = resolve_members(conn, connector_id, added).await?;
+            let typed = resolve_members(conn, connector_id, added)?;
             let gone = current
                 .iter()
                 .map(String::as_str)
                 .filter(|id| !keep.contains(id));
-            let removed = remove_members(conn, connector_id, group_id, gone).await?;
-            let added = insert_members(conn, connector_id, group_id, &typed).await?;
+            let removed = remove_members(conn, connector_id, group_id, gone)?;
+            let added = insert_members(conn, connector_id, group_id, &typed)?;
             Ok(removed.merge(added))
         }
     }
@@ -599,8 +591,8 @@ pub(super) struct UpdateEffect {
     pub(super) members: Vec<String>,
 }
 
-pub(super) async fn update(
-    conn: &mut SqliteConnection,
+pub(super) fn update(
+    conn: &Conn,
     connector_id: &str,
     kind: ResourceKind,
     id: &str,
@@ -608,15 +600,14 @@ pub(super) async fn update(
     update: Update,
     at: OffsetDateTime,
 ) -> Result<UpdateEffect, StoreError> {
-    let row = sqlx::query(kind_sql!(
+    let row = query(kind_sql!(
         kind,
         "SELECT r.seq, r.id, r.version, r.created_ms, r.modified_ms, r.body FROM ",
         " AS r WHERE r.connector_id = ? AND r.id = ?"
     ))
     .bind(connector_id)
     .bind(id)
-    .fetch_optional(&mut *conn)
-    .await
+    .fetch_optional(conn)
     .map_err(backend)?
     .ok_or(StoreError::NotFound)?;
     let (seq, current) = resource_row(&row, kind, Load::default())?;
@@ -646,7 +637,7 @@ pub(super) async fn update(
     }
     let body_changed = body != current.body;
     let members = match members {
-        Some(change) => change_members(conn, connector_id, id, change).await?,
+        Some(change) => change_members(conn, connector_id, id, change)?,
         None => Changed::default(),
     };
     if !body_changed && members.rows == 0 {
@@ -666,7 +657,7 @@ pub(super) async fn update(
         match kind {
             ResourceKind::User => {
                 let ix = Indexed::user(&body);
-                sqlx::query(
+                query(
                     "UPDATE scim_users SET version = version + 1, modified_ms = ?, \
                      user_name_lc = ?, external_id = ?, display_name_lc = ?, body = ? \
                      WHERE seq = ?",
@@ -677,11 +668,10 @@ pub(super) async fn update(
                 .bind(ix.display_name_lc.as_deref())
                 .bind(&text)
                 .bind(seq)
-                .execute(&mut *conn)
-                .await
+                .execute(conn)
                 .map_err(|e| write_error(e, kind, &ix))?;
                 if ix.emails != Indexed::user(&current.body).emails {
-                    sqlx::query(
+                    query(
                         "DELETE FROM scim_user_emails WHERE user_seq = ?; \
                          INSERT INTO scim_user_emails (user_seq, connector_id, value_lc, type_lc) \
                          SELECT ?, ?, e.value ->> 0, e.value ->> 1 FROM json_each(?) AS e",
@@ -690,14 +680,13 @@ pub(super) async fn update(
                     .bind(seq)
                     .bind(connector_id)
                     .bind(emails_json(&ix.emails))
-                    .execute(&mut *conn)
-                    .await
+                    .execute(conn)
                     .map_err(backend)?;
                 }
             }
             ResourceKind::Group => {
                 let ix = Indexed::group(&body);
-                sqlx::query(
+                query(
                     "UPDATE scim_groups SET version = version + 1, modified_ms = ?, \
                      display_name = ?, display_name_lc = ?, external_id = ?, body = ? \
                      WHERE seq = ?",
@@ -708,21 +697,19 @@ pub(super) async fn update(
                 .bind(ix.external_id.as_deref())
                 .bind(&text)
                 .bind(seq)
-                .execute(&mut *conn)
-                .await
+                .execute(conn)
                 .map_err(|e| write_error(e, kind, &ix))?;
             }
         }
     } else {
-        sqlx::query(kind_sql!(
+        query(kind_sql!(
             kind,
             "UPDATE ",
             " SET version = version + 1, modified_ms = ? WHERE seq = ?"
         ))
         .bind(at)
         .bind(seq)
-        .execute(&mut *conn)
-        .await
+        .execute(conn)
         .map_err(backend)?;
     }
     let before = current.body.clone();
@@ -741,23 +728,22 @@ pub(super) async fn update(
     })
 }
 
-pub(super) async fn delete(
-    conn: &mut SqliteConnection,
+pub(super) fn delete(
+    conn: &Conn,
     connector_id: &str,
     kind: ResourceKind,
     id: &str,
     if_version: Option<i64>,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let row = sqlx::query(kind_sql!(
+    let row = query(kind_sql!(
         kind,
         "SELECT seq, version FROM ",
         " WHERE connector_id = ? AND id = ?"
     ))
     .bind(connector_id)
     .bind(id)
-    .fetch_optional(&mut *conn)
-    .await
+    .fetch_optional(conn)
     .map_err(backend)?
     .ok_or(StoreError::NotFound)?;
     let seq: i64 = row.try_get(0).map_err(backend)?;
@@ -769,7 +755,7 @@ pub(super) async fn delete(
     }
     // The groups it leaves change: their version moves on.
     let now = to_ms(at);
-    sqlx::query(
+    query(
         "UPDATE scim_groups SET version = version + 1, modified_ms = max(modified_ms, ?) \
          WHERE connector_id = ? AND id IN (SELECT group_id FROM scim_memberships \
          WHERE connector_id = ? AND member_id = ? AND member_type = ?)",
@@ -779,23 +765,20 @@ pub(super) async fn delete(
     .bind(connector_id)
     .bind(id)
     .bind(kind.as_str())
-    .execute(&mut *conn)
-    .await
+    .execute(conn)
     .map_err(backend)?;
-    sqlx::query(
+    query(
         "DELETE FROM scim_memberships WHERE connector_id = ? AND member_id = ? AND member_type = ?",
     )
     .bind(connector_id)
     .bind(id)
     .bind(kind.as_str())
-    .execute(&mut *conn)
-    .await
+    .execute(conn)
     .map_err(backend)?;
     // Email rows (users) and the group's own membership rows (groups) go by cascade.
-    sqlx::query(kind_sql!(kind, "DELETE FROM ", " WHERE seq = ?"))
+    query(kind_sql!(kind, "DELETE FROM ", " WHERE seq = ?"))
         .bind(seq)
-        .execute(&mut *conn)
-        .await
+        .execute(conn)
         .map_err(backend)?;
     Ok(())
 }

@@ -13,8 +13,8 @@ use roster_core::StoreError;
 use roster_core::settings::{CompiledSettings, Settings, SettingsError};
 use roster_core::store::{AuditAction, StoredSettings, SubjectKind, SyncSource, WriteContext};
 use serde_json::json;
-use sqlx::SqliteConnection;
 
+use super::exec::{Conn, query, query_as, query_scalar};
 use super::journal::Journal;
 use super::{Shared, backend, from_ms, to_ms};
 
@@ -86,30 +86,22 @@ impl SettingsCache {
 }
 
 /// A connector's settings version and the time it was set (0, 0 for the defaults).
-async fn version(
-    conn: &mut SqliteConnection,
-    connector_id: &str,
-) -> Result<(i64, i64), StoreError> {
-    Ok(sqlx::query_as::<_, (i64, i64)>(
+fn version(conn: &Conn, connector_id: &str) -> Result<(i64, i64), StoreError> {
+    Ok(query_as::<(i64, i64)>(
         "SELECT version, updated_ms FROM connector_settings WHERE connector_id = ?",
     )
     .bind(connector_id)
-    .fetch_optional(&mut *conn)
-    .await
+    .fetch_optional(conn)
     .map_err(backend)?
     .unwrap_or((0, 0)))
 }
 
-async fn document(
-    conn: &mut SqliteConnection,
-    connector_id: &str,
-) -> Result<Option<(i64, i64, Settings)>, StoreError> {
-    let row: Option<(i64, i64, String)> = sqlx::query_as(
+fn document(conn: &Conn, connector_id: &str) -> Result<Option<(i64, i64, Settings)>, StoreError> {
+    let row: Option<(i64, i64, String)> = query_as(
         "SELECT version, updated_ms, document FROM connector_settings WHERE connector_id = ?",
     )
     .bind(connector_id)
-    .fetch_optional(&mut *conn)
-    .await
+    .fetch_optional(conn)
     .map_err(backend)?;
     row.map(|(v, at, text)| {
         Settings::from_json(&text)
@@ -122,8 +114,8 @@ async fn document(
 /// The connector's current settings version and compiled settings: at most one indexed
 /// lookup (none if this writer `batch` already made it), and a compile only for a version not
 /// seen before. Outside the writer, `batch` is `None`.
-pub(super) async fn compiled(
-    conn: &mut SqliteConnection,
+pub(super) fn compiled(
+    conn: &Conn,
     cache: &SettingsCache,
     connector_id: &str,
     batch: Option<u64>,
@@ -131,11 +123,11 @@ pub(super) async fn compiled(
     if let Some(hit) = cache.checked(connector_id, batch) {
         return Ok(hit);
     }
-    let key = version(conn, connector_id).await?;
+    let key = version(conn, connector_id)?;
     if let Some(c) = cache.get(connector_id, key, batch) {
         return Ok((key.0, c));
     }
-    let (key, settings) = match document(conn, connector_id).await? {
+    let (key, settings) = match document(conn, connector_id)? {
         Some((v, at, s)) => ((v, at), s),
         None => ((0, 0), Settings::default()),
     };
@@ -144,29 +136,22 @@ pub(super) async fn compiled(
     Ok((key.0, compiled))
 }
 
-async fn connector_exists(
-    conn: &mut SqliteConnection,
-    connector_id: &str,
-) -> Result<bool, StoreError> {
+fn connector_exists(conn: &Conn, connector_id: &str) -> Result<bool, StoreError> {
     Ok(
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM connectors WHERE id = ?")
+        query_scalar::<i64>("SELECT count(*) FROM connectors WHERE id = ?")
             .bind(connector_id)
-            .fetch_one(&mut *conn)
-            .await
+            .fetch_one(conn)
             .map_err(backend)?
             > 0,
     )
 }
 
 /// The stored settings (the defaults, version 0, if never set).
-pub(super) async fn get(
-    conn: &mut SqliteConnection,
-    connector_id: &str,
-) -> Result<StoredSettings, StoreError> {
-    if !connector_exists(conn, connector_id).await? {
+pub(super) fn get(conn: &Conn, connector_id: &str) -> Result<StoredSettings, StoreError> {
+    if !connector_exists(conn, connector_id)? {
         return Err(StoreError::NotFound);
     }
-    Ok(match document(conn, connector_id).await? {
+    Ok(match document(conn, connector_id)? {
         Some((version, at, settings)) => StoredSettings {
             connector_id: connector_id.to_owned(),
             version,
@@ -183,15 +168,15 @@ pub(super) async fn get(
 }
 
 /// Stores a document already compiled by the caller, with its audit row (a write job).
-pub(super) async fn set(
-    conn: &mut SqliteConnection,
+pub(super) fn set(
+    conn: &Conn,
     shared: &Shared,
     connector_id: &str,
     compiled: Arc<CompiledSettings>,
     if_version: Option<i64>,
     ctx: &WriteContext,
 ) -> Result<StoredSettings, StoreError> {
-    let before = get(conn, connector_id).await?;
+    let before = get(conn, connector_id)?;
     if let Some(expected) = if_version
         && expected != before.version
     {
@@ -203,7 +188,7 @@ pub(super) async fn set(
     let version = before.version + 1;
     let at = to_ms(ctx.at);
     let document = serde_json::to_string(&settings).map_err(StoreError::backend)?;
-    sqlx::query(
+    query(
         "INSERT INTO connector_settings (connector_id, version, document, updated_ms) \
          VALUES (?, ?, ?, ?) ON CONFLICT (connector_id) DO UPDATE SET \
          version = excluded.version, document = excluded.document, \
@@ -213,8 +198,7 @@ pub(super) async fn set(
     .bind(version)
     .bind(&document)
     .bind(at)
-    .execute(&mut *conn)
-    .await
+    .execute(conn)
     .map_err(backend)?;
     let mut journal = Journal::new(Some(connector_id), ctx, SyncSource::Scim);
     journal.audit(

@@ -163,7 +163,12 @@ impl Writer {
 
 /// The writer thread: batches until every sender is gone and the queue is empty, then lets
 /// SQLite refresh its statistics (`PRAGMA optimize`) and closes the connection.
-fn run(conn: &Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, stats: &WriterStats, hook: &dyn BatchHook) {
+fn run(
+    conn: &Conn,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    stats: &WriterStats,
+    hook: &dyn BatchHook,
+) {
     let mut number = 0;
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
