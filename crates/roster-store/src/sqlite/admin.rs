@@ -23,12 +23,12 @@ use roster_core::admin::{
 use roster_core::directory::fold_name;
 use roster_core::store::AdminStore;
 use serde_json::json;
-use sqlx::error::ErrorKind;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
+use super::exec::{Conn, is_unique_violation, query, query_scalar};
 use super::{SqliteStore, backend, from_ms, to_ms};
 
 /// The default number of request-log entries a query returns, and the largest.
@@ -37,11 +37,6 @@ const MAX_PAGE: u32 = 1_000;
 
 /// Request-log rows one pruning job deletes: a few milliseconds of the writer's time.
 const PRUNE_CHUNK: i64 = 5_000;
-
-fn unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.kind() == ErrorKind::UniqueViolation)
-}
 
 type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
 
@@ -189,30 +184,26 @@ fn found(rows: u64) -> Result<(), StoreError> {
 }
 
 impl SqliteStore {
-    /// Runs one statement as a job of the writer: the rows it touched. A unique violation is
-    /// [`StoreError::Conflict`] with `conflict`, when given.
-    async fn execute(
-        &self,
-        query: SqliteQuery<'static>,
-        conflict: Option<String>,
-    ) -> Result<u64, StoreError> {
+    /// Runs one statement (`statement` binds and executes it) as a job of the writer: the rows
+    /// it touched. A unique violation is [`StoreError::Conflict`] with `conflict`, when given.
+    async fn execute<F>(&self, conflict: Option<String>, statement: F) -> Result<u64, StoreError>
+    where
+        F: FnOnce(&Conn) -> rusqlite::Result<u64> + Send + 'static,
+    {
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let done = query.execute(conn).await.map_err(|e| match conflict {
-                        Some(conflict) if unique_violation(&e) => StoreError::Conflict(conflict),
-                        _ => backend(e),
-                    })?;
-                    Ok(done.rows_affected())
+                statement(conn).map_err(|e| match conflict {
+                    Some(conflict) if is_unique_violation(&e) => StoreError::Conflict(conflict),
+                    _ => backend(e),
                 })
             })
             .await
     }
 }
 
-async fn insert_requests(conn: &mut SqliteConnection, batch: String) -> Result<(), StoreError> {
+fn insert_requests(conn: &Conn, batch: &str) -> Result<(), StoreError> {
     // `ORDER BY key` keeps the batch's order in `seq`.
-    sqlx::query(
+    query(
         "INSERT INTO request_log (connector_id, at_ms, request_id, method, path, status, \
          duration_ms, request_body, response_body) \
          SELECT e.value ->> '$.c', e.value ->> '$.at', e.value ->> '$.rid', \
@@ -224,7 +215,6 @@ async fn insert_requests(conn: &mut SqliteConnection, batch: String) -> Result<(
     )
     .bind(batch)
     .execute(conn)
-    .await
     .map_err(backend)?;
     Ok(())
 }
@@ -232,18 +222,23 @@ async fn insert_requests(conn: &mut SqliteConnection, batch: String) -> Result<(
 #[async_trait]
 impl AdminStore for SqliteStore {
     async fn create_admin(&self, account: &AdminAccount) -> Result<(), StoreError> {
-        let query = sqlx::query(
-            "INSERT INTO admin_accounts \
-             (username, username_lc, password_hash, created_ms, last_login_ms) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(account.username.clone())
-        .bind(fold_name(&account.username))
-        .bind(account.password_hash.clone())
-        .bind(to_ms(account.created_at))
-        .bind(account.last_login_at.map(to_ms));
+        let (username, hash) = (account.username.clone(), account.password_hash.clone());
+        let (created, last_login) = (to_ms(account.created_at), account.last_login_at.map(to_ms));
         let conflict = format!("admin account '{}' already exists", account.username);
-        self.execute(query, Some(conflict)).await?;
+        self.execute(Some(conflict), move |conn| {
+            query(
+                "INSERT INTO admin_accounts \
+                 (username, username_lc, password_hash, created_ms, last_login_ms) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&username)
+            .bind(fold_name(&username))
+            .bind(hash)
+            .bind(created)
+            .bind(last_login)
+            .execute(conn)
+        })
+        .await?;
         Ok(())
     }
 
@@ -274,35 +269,37 @@ impl AdminStore for SqliteStore {
         let (username_lc, hash) = (fold_name(username), password_hash.to_owned());
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let id: i64 = sqlx::query_scalar(
-                        "UPDATE admin_accounts SET password_hash = ? WHERE username_lc = ? \
-                         RETURNING id",
-                    )
-                    .bind(&hash)
-                    .bind(&username_lc)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend)?
-                    .ok_or(StoreError::NotFound)?;
-                    // Whoever knew the old password may be logged in: a new password ends
-                    // every session of the account, in the same transaction.
-                    sqlx::query("DELETE FROM admin_sessions WHERE account_id = ?")
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(())
-                })
+                let id: i64 = query_scalar(
+                    "UPDATE admin_accounts SET password_hash = ? WHERE username_lc = ? \
+                     RETURNING id",
+                )
+                .bind(&hash)
+                .bind(&username_lc)
+                .fetch_optional(conn)
+                .map_err(backend)?
+                .ok_or(StoreError::NotFound)?;
+                // Whoever knew the old password may be logged in: a new password ends
+                // every session of the account, in the same transaction.
+                query("DELETE FROM admin_sessions WHERE account_id = ?")
+                    .bind(id)
+                    .execute(conn)
+                    .map_err(backend)?;
+                Ok(())
             })
             .await
     }
 
     async fn delete_admin(&self, username: &str) -> Result<(), StoreError> {
         // The account's sessions go by cascade.
-        let query = sqlx::query("DELETE FROM admin_accounts WHERE username_lc = ?")
-            .bind(fold_name(username));
-        found(self.execute(query, None).await?)
+        let username_lc = fold_name(username);
+        found(
+            self.execute(None, move |conn| {
+                query("DELETE FROM admin_accounts WHERE username_lc = ?")
+                    .bind(username_lc)
+                    .execute(conn)
+            })
+            .await?,
+        )
     }
 
     async fn record_admin_login(
@@ -310,28 +307,41 @@ impl AdminStore for SqliteStore {
         username: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let query =
-            sqlx::query("UPDATE admin_accounts SET last_login_ms = ? WHERE username_lc = ?")
-                .bind(to_ms(at))
-                .bind(fold_name(username));
-        found(self.execute(query, None).await?)
+        let (at, username_lc) = (to_ms(at), fold_name(username));
+        found(
+            self.execute(None, move |conn| {
+                query("UPDATE admin_accounts SET last_login_ms = ? WHERE username_lc = ?")
+                    .bind(at)
+                    .bind(username_lc)
+                    .execute(conn)
+            })
+            .await?,
+        )
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         // A session for an account that does not exist (deleted meanwhile) inserts nothing:
         // NotFound.
-        let query = sqlx::query(
-            "INSERT INTO admin_sessions \
-             (id_hash, account_id, csrf, created_ms, expires_ms) \
-             SELECT ?, id, ?, ?, ? FROM admin_accounts WHERE username_lc = ?",
-        )
-        .bind(session.id_hash.to_vec())
-        .bind(session.csrf.clone())
-        .bind(to_ms(session.created_at))
-        .bind(to_ms(session.expires_at))
-        .bind(fold_name(&session.username));
+        let (id_hash, csrf) = (session.id_hash.to_vec(), session.csrf.clone());
+        let (created, expires) = (to_ms(session.created_at), to_ms(session.expires_at));
+        let username_lc = fold_name(&session.username);
         let conflict = "the session already exists".to_owned();
-        found(self.execute(query, Some(conflict)).await?)
+        found(
+            self.execute(Some(conflict), move |conn| {
+                query(
+                    "INSERT INTO admin_sessions \
+                     (id_hash, account_id, csrf, created_ms, expires_ms) \
+                     SELECT ?, id, ?, ?, ? FROM admin_accounts WHERE username_lc = ?",
+                )
+                .bind(id_hash)
+                .bind(csrf)
+                .bind(created)
+                .bind(expires)
+                .bind(username_lc)
+                .execute(conn)
+            })
+            .await?,
+        )
     }
 
     async fn session(&self, id_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
@@ -345,33 +355,46 @@ impl AdminStore for SqliteStore {
     }
 
     async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<(), StoreError> {
-        let query =
-            sqlx::query("DELETE FROM admin_sessions WHERE id_hash = ?").bind(id_hash.to_vec());
-        self.execute(query, None).await?;
+        let id_hash = id_hash.to_vec();
+        self.execute(None, move |conn| {
+            query("DELETE FROM admin_sessions WHERE id_hash = ?")
+                .bind(id_hash)
+                .execute(conn)
+        })
+        .await?;
         Ok(())
     }
 
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let query = sqlx::query("DELETE FROM admin_sessions WHERE expires_ms < ?").bind(to_ms(now));
-        self.execute(query, None).await
+        let now = to_ms(now);
+        self.execute(None, move |conn| {
+            query("DELETE FROM admin_sessions WHERE expires_ms < ?")
+                .bind(now)
+                .execute(conn)
+        })
+        .await
     }
 
     async fn add_api_token(&self, token: &ApiTokenRecord) -> Result<(), StoreError> {
-        let query = sqlx::query(concat!(
-            "INSERT INTO api_tokens (",
-            token_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(token.id.clone())
-        .bind(token.scope.as_str())
-        .bind(token.hash.to_vec())
-        .bind(token.description.clone())
-        .bind(token.created_by.clone())
-        .bind(to_ms(token.created_at))
-        .bind(token.expires_at.map(to_ms))
-        .bind(token.last_used_at.map(to_ms));
         let conflict = format!("API token '{}' already exists", token.id);
-        self.execute(query, Some(conflict)).await?;
+        let token = token.clone();
+        self.execute(Some(conflict), move |conn| {
+            query(concat!(
+                "INSERT INTO api_tokens (",
+                token_columns!(),
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(&token.id)
+            .bind(token.scope.as_str())
+            .bind(token.hash.as_slice())
+            .bind(&token.description)
+            .bind(&token.created_by)
+            .bind(to_ms(token.created_at))
+            .bind(token.expires_at.map(to_ms))
+            .bind(token.last_used_at.map(to_ms))
+            .execute(conn)
+        })
+        .await?;
         Ok(())
     }
 
@@ -395,15 +418,28 @@ impl AdminStore for SqliteStore {
     }
 
     async fn revoke_api_token(&self, id: &str) -> Result<(), StoreError> {
-        let query = sqlx::query("DELETE FROM api_tokens WHERE id = ?").bind(id.to_owned());
-        found(self.execute(query, None).await?)
+        let id = id.to_owned();
+        found(
+            self.execute(None, move |conn| {
+                query("DELETE FROM api_tokens WHERE id = ?")
+                    .bind(id)
+                    .execute(conn)
+            })
+            .await?,
+        )
     }
 
     async fn touch_api_token(&self, id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        let query = sqlx::query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
-            .bind(to_ms(at))
-            .bind(id.to_owned());
-        found(self.execute(query, None).await?)
+        let (at, id) = (to_ms(at), id.to_owned());
+        found(
+            self.execute(None, move |conn| {
+                query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
+                    .bind(at)
+                    .bind(id)
+                    .execute(conn)
+            })
+            .await?,
+        )
     }
 
     async fn log_requests(&self, entries: &[NewRequestLog]) -> Result<(), StoreError> {
@@ -430,7 +466,7 @@ impl AdminStore for SqliteStore {
         )
         .to_string();
         self.writer
-            .write(move |conn| Box::pin(insert_requests(conn, batch)))
+            .write(move |conn| insert_requests(conn, &batch))
             .await
     }
 
@@ -485,8 +521,11 @@ impl AdminStore for SqliteStore {
         let before = to_ms(before);
         let mut total = 0;
         loop {
-            let query = sqlx::query(PRUNE).bind(before).bind(PRUNE_CHUNK);
-            let deleted = self.execute(query, None).await?;
+            let deleted = self
+                .execute(None, move |conn| {
+                    query(PRUNE).bind(before).bind(PRUNE_CHUNK).execute(conn)
+                })
+                .await?;
             total += deleted;
             if deleted < PRUNE_CHUNK.unsigned_abs() {
                 return Ok(total);

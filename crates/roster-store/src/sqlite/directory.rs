@@ -2,8 +2,9 @@
 //! admin's reads and local writes, audit and sync results, preview and apply.
 //!
 //! Reads take the pool; writes are jobs of the writer, each with its audit rows in its
-//! transaction. The sync engine's own writes are in `sync` (SCIM write path) and `preview`
-//! (preview and apply).
+//! transaction. A preview and the settings read, which run code of the write path, take a
+//! read connection of their own instead ([`SqliteStore::read_snapshot`]). The sync engine's
+//! own writes are in `sync` (SCIM write path) and `preview` (preview and apply).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,13 +23,13 @@ use roster_core::store::{
     UserPage, UserQuery, WriteContext,
 };
 use serde_json::{Value, json};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
+use super::exec::{Conn, query, query_as, query_scalar};
 use super::journal::{self, Journal};
 use super::rows::{
-    GROUP_WIDTH, USER_WIDTH, attributes_json, group_columns, group_row, int_ids, origin,
+    Cells, GROUP_WIDTH, USER_WIDTH, attributes_json, group_columns, group_row, int_ids, origin,
     user_columns, user_row, write_error,
 };
 use super::{Shared, SqliteStore, backend, preview, settings, to_ms};
@@ -77,13 +78,17 @@ fn push_page(
     Ok(())
 }
 
-fn directory_row(row: &SqliteRow) -> Result<Directory, StoreError> {
-    let kind: String = row.try_get(2).map_err(backend)?;
-    let connector: Option<String> = row.try_get(3).map_err(backend)?;
-    let position: i64 = row.try_get(4).map_err(backend)?;
+/// The directories in order: the columns [`directory_row`] reads.
+const DIRECTORIES: &str =
+    "SELECT id, name, kind, connector_id, position FROM directories ORDER BY position, id";
+
+fn directory_row(row: &impl Cells) -> Result<Directory, StoreError> {
+    let kind = row.text_req(2)?;
+    let connector = row.text(3)?;
+    let position = row.int_req(4)?;
     Ok(Directory {
-        id: row.try_get(0).map_err(backend)?,
-        name: row.try_get(1).map_err(backend)?,
+        id: row.text_req(0)?,
+        name: row.text_req(1)?,
         kind: match (kind.as_str(), connector) {
             ("connector", Some(connector_id)) => DirectoryKind::Connector { connector_id },
             _ => DirectoryKind::Internal,
@@ -92,50 +97,53 @@ fn directory_row(row: &SqliteRow) -> Result<Directory, StoreError> {
     })
 }
 
-async fn directories(conn: &mut SqliteConnection) -> Result<Vec<Directory>, StoreError> {
-    sqlx::query(
-        "SELECT id, name, kind, connector_id, position FROM directories ORDER BY position, id",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(backend)?
-    .iter()
-    .map(directory_row)
-    .collect()
+async fn directories(pool: &SqlitePool) -> Result<Vec<Directory>, StoreError> {
+    sqlx::query(DIRECTORIES)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(directory_row)
+        .collect()
+}
+
+/// [`directories`] in a write job.
+fn directories_in(conn: &Conn) -> Result<Vec<Directory>, StoreError> {
+    query(DIRECTORIES)
+        .fetch_all(conn)
+        .map_err(backend)?
+        .iter()
+        .map(directory_row)
+        .collect()
 }
 
 /// The connector a directory belongs to (`None` for `internal`); [`StoreError::NotFound`]
 /// if there is no such directory.
-async fn directory_connector(
-    conn: &mut SqliteConnection,
-    directory: &str,
-) -> Result<Option<String>, StoreError> {
+fn directory_connector(conn: &Conn, directory: &str) -> Result<Option<String>, StoreError> {
     let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT connector_id FROM directories WHERE id = ?")
+        query_as("SELECT connector_id FROM directories WHERE id = ?")
             .bind(directory)
-            .fetch_optional(&mut *conn)
-            .await
+            .fetch_optional(conn)
             .map_err(backend)?;
     row.map(|(c,)| c).ok_or(StoreError::NotFound)
 }
 
-async fn reorder(
-    conn: &mut SqliteConnection,
+fn reorder(
+    conn: &Conn,
     shared: &Shared,
     order: Vec<String>,
     ctx: &WriteContext,
 ) -> Result<Vec<Directory>, StoreError> {
-    let before = directories(conn).await?;
+    let before = directories_in(conn)?;
     let refs: Vec<&str> = order.iter().map(String::as_str).collect();
     let after =
         directory::reorder(&before, &refs).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    sqlx::query(
+    query(
         "UPDATE directories SET position = \
          (SELECT e.key FROM json_each(?1) AS e WHERE e.value = directories.id)",
     )
     .bind(Value::from(order.clone()).to_string())
-    .execute(&mut *conn)
-    .await
+    .execute(conn)
     .map_err(backend)?;
     let ids = |ds: &[Directory]| Value::from(ds.iter().map(|d| d.id.clone()).collect::<Vec<_>>());
     let mut journal = Journal::new(None, ctx, SyncSource::Scim);
@@ -447,15 +455,15 @@ fn taken(e: StoreError, what: &str, name: &str, directory: &str) -> StoreError {
     }
 }
 
-async fn create_user(
-    conn: &mut SqliteConnection,
+fn create_user(
+    conn: &Conn,
     shared: &Shared,
     directory: &str,
     new: NewUser,
     ctx: &WriteContext,
 ) -> Result<DirectoryUser, StoreError> {
     validate_name("username", &new.username).map_err(StoreError::Invalid)?;
-    let connector = directory_connector(conn, directory).await?;
+    let connector = directory_connector(conn, directory)?;
     let data = UserData {
         display_name: new
             .display_name
@@ -473,7 +481,7 @@ async fn create_user(
         anonymized: false,
     };
     let at = to_ms(ctx.at);
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = query_scalar(
         "INSERT INTO dir_users (directory_id, username, username_lc, display_name, email, \
          first_name, last_name, active, attributes, last_login_ms, idp_id, created_ms, \
          modified_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) RETURNING id",
@@ -490,8 +498,7 @@ async fn create_user(
     .bind(data.last_login.map(to_ms))
     .bind(at)
     .bind(at)
-    .fetch_one(&mut *conn)
-    .await
+    .fetch_one(conn)
     .map_err(|e| taken(write_error(e), "user", &data.username, directory))?;
     let user = DirectoryUser {
         id: id.to_string(),
@@ -513,17 +520,17 @@ async fn create_user(
     Ok(user)
 }
 
-async fn create_group(
-    conn: &mut SqliteConnection,
+fn create_group(
+    conn: &Conn,
     shared: &Shared,
     directory: &str,
     new: NewGroup,
     ctx: &WriteContext,
 ) -> Result<DirectoryGroup, StoreError> {
     validate_name("group name", &new.name).map_err(StoreError::Invalid)?;
-    let connector = directory_connector(conn, directory).await?;
+    let connector = directory_connector(conn, directory)?;
     let at = to_ms(ctx.at);
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = query_scalar(
         "INSERT INTO dir_groups (directory_id, name, name_lc, description, idp_id, created_ms, \
          modified_ms) VALUES (?, ?, ?, ?, NULL, ?, ?) RETURNING id",
     )
@@ -533,8 +540,7 @@ async fn create_group(
     .bind(&new.description)
     .bind(at)
     .bind(at)
-    .fetch_one(&mut *conn)
-    .await
+    .fetch_one(conn)
     .map_err(|e| taken(write_error(e), "group", &new.name, directory))?;
     let group = DirectoryGroup {
         id: id.to_string(),
@@ -559,8 +565,8 @@ async fn create_group(
 }
 
 /// A local membership change: the user and group by name in `directory`.
-async fn member(
-    conn: &mut SqliteConnection,
+fn member(
+    conn: &Conn,
     shared: &Shared,
     directory: &str,
     username: &str,
@@ -568,40 +574,31 @@ async fn member(
     add: bool,
     ctx: &WriteContext,
 ) -> Result<bool, StoreError> {
-    let connector = directory_connector(conn, directory).await?;
-    let user: Option<(i64, String)> = sqlx::query_as(
-        "SELECT id, username FROM dir_users WHERE directory_id = ? AND username_lc = ?",
-    )
-    .bind(directory)
-    .bind(fold_name(username))
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(backend)?;
-    let g: Option<(i64, String, Option<String>)> = sqlx::query_as(
-        "SELECT id, name, idp_id FROM dir_groups WHERE directory_id = ? AND name_lc = ?",
-    )
-    .bind(directory)
-    .bind(fold_name(group))
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(backend)?;
+    let connector = directory_connector(conn, directory)?;
+    let user: Option<(i64, String)> =
+        query_as("SELECT id, username FROM dir_users WHERE directory_id = ? AND username_lc = ?")
+            .bind(directory)
+            .bind(fold_name(username))
+            .fetch_optional(conn)
+            .map_err(backend)?;
+    let g: Option<(i64, String, Option<String>)> =
+        query_as("SELECT id, name, idp_id FROM dir_groups WHERE directory_id = ? AND name_lc = ?")
+            .bind(directory)
+            .bind(fold_name(group))
+            .fetch_optional(conn)
+            .map_err(backend)?;
     let (Some((user_id, username)), Some((group_id, group, idp_group))) = (user, g) else {
         return Err(StoreError::NotFound);
     };
-    let changed: Option<String> = if add {
-        sqlx::query_scalar(
-            "INSERT INTO dir_memberships (user_id, group_id, origin) VALUES (?, ?, 'local') \
-             ON CONFLICT DO NOTHING RETURNING origin",
-        )
+    let changed: Option<String> = query_scalar::<String>(if add {
+        "INSERT INTO dir_memberships (user_id, group_id, origin) VALUES (?, ?, 'local') \
+         ON CONFLICT DO NOTHING RETURNING origin"
     } else {
-        sqlx::query_scalar(
-            "DELETE FROM dir_memberships WHERE user_id = ? AND group_id = ? RETURNING origin",
-        )
-    }
+        "DELETE FROM dir_memberships WHERE user_id = ? AND group_id = ? RETURNING origin"
+    })
     .bind(user_id)
     .bind(group_id)
-    .fetch_optional(&mut *conn)
-    .await
+    .fetch_optional(conn)
     .map_err(write_error)?;
     let Some(o) = changed else {
         return Ok(false);
@@ -631,8 +628,10 @@ async fn member(
 #[async_trait]
 impl DirectoryStore for SqliteStore {
     async fn settings(&self, connector_id: &str) -> Result<StoredSettings, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        settings::get(&mut conn, connector_id).await
+        // `settings::get` is the write path's (`set` reads the stored settings with it).
+        let connector_id = connector_id.to_owned();
+        self.read_snapshot(move |conn| settings::get(conn, &connector_id))
+            .await
     }
 
     async fn set_settings(
@@ -651,16 +650,13 @@ impl DirectoryStore for SqliteStore {
         );
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    settings::set(conn, &shared, &connector_id, compiled, if_version, &ctx).await
-                })
+                settings::set(conn, &shared, &connector_id, compiled, if_version, &ctx)
             })
             .await
     }
 
     async fn directories(&self) -> Result<Vec<Directory>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        directories(&mut conn).await
+        directories(&self.pool).await
     }
 
     async fn reorder_directories(
@@ -670,7 +666,7 @@ impl DirectoryStore for SqliteStore {
     ) -> Result<Vec<Directory>, StoreError> {
         let (order, ctx, shared) = (order.to_vec(), ctx.clone(), Arc::clone(&self.shared));
         self.writer
-            .write(move |conn| Box::pin(async move { reorder(conn, &shared, order, &ctx).await }))
+            .write(move |conn| reorder(conn, &shared, order, &ctx))
             .await
     }
 
@@ -707,9 +703,7 @@ impl DirectoryStore for SqliteStore {
         let (directory, user, ctx) = (directory.to_owned(), user.clone(), ctx.clone());
         let shared = Arc::clone(&self.shared);
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { create_user(conn, &shared, &directory, user, &ctx).await })
-            })
+            .write(move |conn| create_user(conn, &shared, &directory, user, &ctx))
             .await
     }
 
@@ -722,9 +716,7 @@ impl DirectoryStore for SqliteStore {
         let (directory, group, ctx) = (directory.to_owned(), group.clone(), ctx.clone());
         let shared = Arc::clone(&self.shared);
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { create_group(conn, &shared, &directory, group, &ctx).await })
-            })
+            .write(move |conn| create_group(conn, &shared, &directory, group, &ctx))
             .await
     }
 
@@ -743,9 +735,7 @@ impl DirectoryStore for SqliteStore {
         );
         let shared = Arc::clone(&self.shared);
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { member(conn, &shared, &d, &u, &g, true, &ctx).await })
-            })
+            .write(move |conn| member(conn, &shared, &d, &u, &g, true, &ctx))
             .await
     }
 
@@ -764,9 +754,7 @@ impl DirectoryStore for SqliteStore {
         );
         let shared = Arc::clone(&self.shared);
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { member(conn, &shared, &d, &u, &g, false, &ctx).await })
-            })
+            .write(move |conn| member(conn, &shared, &d, &u, &g, false, &ctx))
             .await
     }
 
@@ -792,7 +780,13 @@ impl DirectoryStore for SqliteStore {
         connector_id: &str,
         options: &SyncOptions,
     ) -> Result<SyncReport, StoreError> {
-        preview::preview(&self.pool, &self.shared, connector_id, options).await
+        let (shared, connector_id, options) = (
+            Arc::clone(&self.shared),
+            connector_id.to_owned(),
+            options.clone(),
+        );
+        self.read_snapshot(move |conn| preview::preview(conn, &shared, &connector_id, &options))
+            .await
     }
 
     async fn apply(
@@ -806,15 +800,7 @@ impl DirectoryStore for SqliteStore {
                 "apply runs the stored settings: store the proposed ones first".into(),
             ));
         }
-        preview::apply(
-            &self.pool,
-            &self.writer,
-            &self.shared,
-            connector_id,
-            options,
-            ctx,
-        )
-        .await
+        preview::apply(self, connector_id, options, ctx).await
     }
 }
 

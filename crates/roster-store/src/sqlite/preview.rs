@@ -23,13 +23,12 @@ use roster_core::sync::{
     GroupInput, GroupResult, IdpGroup, Outcome, SyncSummary, UserInput, UserResult,
 };
 use serde_json::{Map, Value};
-use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use super::exec::{Conn, query, query_as, query_scalar};
 use super::rows::{group_columns, group_row, origin, user_columns, user_row};
 use super::settings::compiled;
 use super::sync::{IdpGroupCache, ScimUser, SyncJob, load_copy_sources};
-use super::writer::Writer;
-use super::{Shared, backend};
+use super::{Shared, SqliteStore, backend};
 use crate::workset::Workset;
 
 /// SCIM users read per page by a preview.
@@ -97,20 +96,19 @@ fn worth_listing(r: &UserResult) -> bool {
     r.has_changes() || matches!(r.outcome, Outcome::Failed { .. }) || !r.warnings.is_empty()
 }
 
-async fn connector_exists(conn: &mut SqliteConnection, id: &str) -> Result<bool, StoreError> {
+fn connector_exists(conn: &Conn, id: &str) -> Result<bool, StoreError> {
     Ok(
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM connectors WHERE id = ?")
+        query_scalar::<i64>("SELECT count(*) FROM connectors WHERE id = ?")
             .bind(id)
-            .fetch_one(&mut *conn)
-            .await
+            .fetch_one(conn)
             .map_err(backend)?
             > 0,
     )
 }
 
 /// The settings a preview or apply runs: proposed, or stored (with their version).
-async fn settings_for(
-    conn: &mut SqliteConnection,
+fn settings_for(
+    conn: &Conn,
     shared: &Shared,
     connector_id: &str,
     options: &SyncOptions,
@@ -119,35 +117,34 @@ async fn settings_for(
         let compiled = proposed.compile().map_err(StoreError::InvalidSettings)?;
         return Ok((None, Arc::new(compiled)));
     }
-    let (version, compiled) = compiled(conn, &shared.settings, connector_id, None).await?;
+    let (version, compiled) = compiled(conn, &shared.settings, connector_id, None)?;
     let compiled = compiled.map_err(|errors| StoreError::InvalidSettings(errors.to_vec()))?;
     Ok((Some(version), compiled))
 }
 
-pub(super) async fn preview(
-    pool: &SqlitePool,
+/// Previews a sync of the connector: `conn` is a read transaction of its own
+/// ([`SqliteStore::read_snapshot`]), so every read sees one snapshot.
+pub(super) fn preview(
+    conn: &Conn,
     shared: &Shared,
     connector_id: &str,
     options: &SyncOptions,
 ) -> Result<SyncReport, StoreError> {
-    let mut tx = pool.begin().await.map_err(backend)?;
-    let conn: &mut SqliteConnection = &mut tx;
-    if !connector_exists(conn, connector_id).await? {
+    if !connector_exists(conn, connector_id)? {
         return Err(StoreError::NotFound);
     }
-    let (version, settings) = settings_for(conn, shared, connector_id, options).await?;
-    let mut ws = load_directory(conn, connector_id).await?;
+    let (version, settings) = settings_for(conn, shared, connector_id, options)?;
+    let mut ws = load_directory(conn, connector_id)?;
     if let Some(from) = settings.copy_from() {
-        load_copy_sources(conn, &mut ws, from, None).await?;
+        load_copy_sources(conn, &mut ws, from, None)?;
     }
     let mut report = Report::new(options.max_details);
 
     // IdP groups, mapped once.
     let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, body FROM scim_groups WHERE connector_id = ? ORDER BY seq")
+        query_as("SELECT id, body FROM scim_groups WHERE connector_id = ? ORDER BY seq")
             .bind(connector_id)
-            .fetch_all(&mut *conn)
-            .await
+            .fetch_all(conn)
             .map_err(backend)?;
     let mut idp_groups: HashMap<String, IdpGroup> = HashMap::with_capacity(rows.len());
     let mut order = Vec::with_capacity(rows.len());
@@ -176,14 +173,13 @@ pub(super) async fn preview(
     // all memberships), kept as indexes into `order`.
     let mut groups_of: HashMap<String, Vec<u32>> = HashMap::new();
     for (i, group) in order.iter().enumerate() {
-        let members: Vec<String> = sqlx::query_scalar(
+        let members: Vec<String> = query_scalar(
             "SELECT member_id FROM scim_memberships \
              WHERE connector_id = ? AND group_id = ? AND member_type = 'User'",
         )
         .bind(connector_id)
         .bind(group)
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(conn)
         .map_err(backend)?;
         let i = u32::try_from(i).unwrap_or(u32::MAX);
         for user in members {
@@ -195,20 +191,18 @@ pub(super) async fn preview(
     let mut present = HashSet::new();
     let mut after = 0_i64;
     loop {
-        let rows = sqlx::query(
+        let rows: Vec<(i64, String, String)> = query_as(
             "SELECT seq, id, body FROM scim_users WHERE connector_id = ? AND seq > ? \
              ORDER BY seq LIMIT ?",
         )
         .bind(connector_id)
         .bind(after)
         .bind(PAGE)
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(conn)
         .map_err(backend)?;
-        for row in &rows {
-            after = row.try_get(0).map_err(backend)?;
-            let id: String = row.try_get(1).map_err(backend)?;
-            let body: String = row.try_get(2).map_err(backend)?;
+        let n = rows.len();
+        for (seq, id, body) in rows {
+            after = seq;
             let body: Map<String, Value> =
                 serde_json::from_str(&body).map_err(StoreError::backend)?;
             let mut group_ids: Vec<&str> = groups_of
@@ -238,7 +232,7 @@ pub(super) async fn preview(
             });
             present.insert(id);
         }
-        if i64::try_from(rows.len()).unwrap_or(0) < PAGE {
+        if i64::try_from(n).unwrap_or(0) < PAGE {
             break;
         }
     }
@@ -264,19 +258,15 @@ pub(super) async fn preview(
 }
 
 /// The whole connector directory: users, groups, memberships.
-async fn load_directory(
-    conn: &mut SqliteConnection,
-    directory: &str,
-) -> Result<Workset, StoreError> {
+fn load_directory(conn: &Conn, directory: &str) -> Result<Workset, StoreError> {
     let mut ws = Workset::new(directory);
-    let rows = sqlx::query(concat!(
+    let rows = query(concat!(
         "SELECT ",
         group_columns!(),
         " FROM dir_groups AS g WHERE g.directory_id = ?"
     ))
     .bind(directory)
-    .fetch_all(&mut *conn)
-    .await
+    .fetch_all(conn)
     .map_err(backend)?;
     for row in &rows {
         ws.add_group(group_row(row, 0)?);
@@ -285,7 +275,7 @@ async fn load_directory(
     // twice (as rows, then in the workset).
     let mut after = 0_i64;
     loop {
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "SELECT ",
             user_columns!(),
             " FROM dir_users AS u WHERE u.directory_id = ? AND u.id > ? ORDER BY u.id LIMIT ?"
@@ -293,8 +283,7 @@ async fn load_directory(
         .bind(directory)
         .bind(after)
         .bind(LOAD_PAGE)
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(conn)
         .map_err(backend)?;
         for row in &rows {
             after = row.try_get(0).map_err(backend)?;
@@ -306,7 +295,7 @@ async fn load_directory(
     }
     let mut after = (0_i64, 0_i64);
     loop {
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, String)> = query_as(
             "SELECT m.user_id, m.group_id, m.origin FROM dir_memberships AS m \
              JOIN dir_users AS u ON u.id = m.user_id WHERE u.directory_id = ? \
              AND (m.user_id, m.group_id) > (?, ?) ORDER BY m.user_id, m.group_id LIMIT ?",
@@ -315,8 +304,7 @@ async fn load_directory(
         .bind(after.0)
         .bind(after.1)
         .bind(LOAD_PAGE)
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(conn)
         .map_err(backend)?;
         let n = rows.len();
         for (user, group, o) in rows {
@@ -358,20 +346,17 @@ macro_rules! batch {
         let pinned = $pinned;
         $writer
             .write(move |$conn| {
-                Box::pin(async move {
-                    let mut $job = SyncJob::begin($conn, &shared, &$cid, &ctx, SyncSource::Apply)
-                        .await?
-                        .with_idp_groups(groups);
-                    if $job.version() != pinned {
-                        return Err(changed_settings(pinned, $job.version()));
-                    }
-                    let (results, last) = $step;
-                    let idp_groups = $job.finish(&shared);
-                    Ok(Batch {
-                        results,
-                        last,
-                        idp_groups,
-                    })
+                let mut $job = SyncJob::begin($conn, &shared, &$cid, &ctx, SyncSource::Apply)?
+                    .with_idp_groups(groups);
+                if $job.version() != pinned {
+                    return Err(changed_settings(pinned, $job.version()));
+                }
+                let (results, last) = $step;
+                let idp_groups = $job.finish(&shared);
+                Ok(Batch {
+                    results,
+                    last,
+                    idp_groups,
                 })
             })
             .await?
@@ -380,23 +365,26 @@ macro_rules! batch {
 
 #[allow(clippy::too_many_lines)] // four phases of one loop each
 pub(super) async fn apply(
-    pool: &SqlitePool,
-    writer: &Writer,
-    shared: &Arc<Shared>,
+    store: &SqliteStore,
     connector_id: &str,
     options: &SyncOptions,
     ctx: &WriteContext,
 ) -> Result<SyncReport, StoreError> {
+    let (writer, shared) = (&store.writer, &store.shared);
     let (version, settings) = {
-        let mut conn = pool.acquire().await.map_err(backend)?;
-        if !connector_exists(&mut conn, connector_id).await? {
-            return Err(StoreError::NotFound);
-        }
+        let (shared, connector_id) = (Arc::clone(shared), connector_id.to_owned());
         let stored = SyncOptions {
             proposed: None,
             ..options.clone()
         };
-        settings_for(&mut conn, shared, connector_id, &stored).await?
+        store
+            .read_snapshot(move |conn| {
+                if !connector_exists(conn, &connector_id)? {
+                    return Err(StoreError::NotFound);
+                }
+                settings_for(conn, &shared, &connector_id, &stored)
+            })
+            .await?
     };
     let pinned = version.unwrap_or_default();
     let size = i64::try_from(if options.batch_size == 0 {
@@ -420,15 +408,14 @@ pub(super) async fn apply(
             pinned,
             groups,
             |conn, job, cid| {
-                let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                let rows: Vec<(i64, String, String)> = query_as(
                     "SELECT seq, id, body FROM scim_groups WHERE connector_id = ? AND seq > ? \
                  ORDER BY seq LIMIT ?",
                 )
                 .bind(&cid)
                 .bind(after)
                 .bind(size)
-                .fetch_all(&mut *conn)
-                .await
+                .fetch_all(conn)
                 .map_err(backend)?;
                 let mut results = Vec::with_capacity(rows.len());
                 let mut last = None;
@@ -436,7 +423,7 @@ pub(super) async fn apply(
                     let body: Map<String, Value> =
                         serde_json::from_str(&body).map_err(StoreError::backend)?;
                     let input = GroupInput::Present(settings.map_group(&id, &body));
-                    results.push(job.sync_group(conn, input).await?);
+                    results.push(job.sync_group(conn, input)?);
                     last = Some(seq);
                 }
                 (results, last)
@@ -460,7 +447,7 @@ pub(super) async fn apply(
             pinned,
             groups,
             |conn, job, cid| {
-                let rows: Vec<(i64, String)> = sqlx::query_as(
+                let rows: Vec<(i64, String)> = query_as(
                     "SELECT g.id, g.idp_id FROM dir_groups AS g WHERE g.directory_id = ?1 \
                  AND g.idp_id IS NOT NULL AND g.id > ?2 AND NOT EXISTS (SELECT 1 FROM \
                  scim_groups AS s WHERE s.connector_id = ?1 AND s.id = g.idp_id) \
@@ -469,16 +456,12 @@ pub(super) async fn apply(
                 .bind(&cid)
                 .bind(after)
                 .bind(size)
-                .fetch_all(&mut *conn)
-                .await
+                .fetch_all(conn)
                 .map_err(backend)?;
                 let mut results = Vec::with_capacity(rows.len());
                 let mut last = None;
                 for (id, scim_id) in rows {
-                    results.push(
-                        job.sync_group(conn, GroupInput::Deleted { scim_id })
-                            .await?,
-                    );
+                    results.push(job.sync_group(conn, GroupInput::Deleted { scim_id })?);
                     last = Some(id);
                 }
                 (results, last)
@@ -502,15 +485,14 @@ pub(super) async fn apply(
             pinned,
             groups,
             |conn, job, cid| {
-                let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                let rows: Vec<(i64, String, String)> = query_as(
                     "SELECT seq, id, body FROM scim_users WHERE connector_id = ? AND seq > ? \
                  ORDER BY seq LIMIT ?",
                 )
                 .bind(&cid)
                 .bind(after)
                 .bind(size)
-                .fetch_all(&mut *conn)
-                .await
+                .fetch_all(conn)
                 .map_err(backend)?;
                 let last = rows.last().map(|(seq, _, _)| *seq);
                 let mut users = Vec::with_capacity(rows.len());
@@ -521,7 +503,7 @@ pub(super) async fn apply(
                         new: false,
                     });
                 }
-                (job.sync_users(conn, users).await?, last)
+                (job.sync_users(conn, users)?, last)
             }
         );
         groups = b.idp_groups;
@@ -542,7 +524,7 @@ pub(super) async fn apply(
             pinned,
             groups,
             |conn, job, cid| {
-                let rows: Vec<(i64, String)> = sqlx::query_as(
+                let rows: Vec<(i64, String)> = query_as(
                     "SELECT u.id, u.idp_id FROM dir_users AS u WHERE u.directory_id = ?1 \
                  AND u.idp_id IS NOT NULL AND u.id > ?2 AND NOT EXISTS (SELECT 1 FROM \
                  scim_users AS s WHERE s.connector_id = ?1 AND s.id = u.idp_id) \
@@ -551,15 +533,14 @@ pub(super) async fn apply(
                 .bind(&cid)
                 .bind(after)
                 .bind(size)
-                .fetch_all(&mut *conn)
-                .await
+                .fetch_all(conn)
                 .map_err(backend)?;
                 let last = rows.last().map(|(id, _)| *id);
                 let users = rows
                     .into_iter()
                     .map(|(_, id)| ScimUser::Deleted { id })
                     .collect();
-                (job.sync_users(conn, users).await?, last)
+                (job.sync_users(conn, users)?, last)
             }
         );
         groups = b.idp_groups;
