@@ -128,7 +128,7 @@ async fn queued_writes_share_one_commit() {
     for i in 0..n {
         if i == 1 {
             // The writer has taken the first job and waits for the lock.
-            while sqlite.writer_counts().queued > 0 {
+            while sqlite.writer_counts().jobs == before.jobs {
                 assert!(tokio::time::Instant::now() < deadline);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
