@@ -29,6 +29,7 @@
 //! 0004 an index for a user's history).
 
 mod admin;
+mod checkpoint;
 mod connectors;
 mod directory;
 mod exec;
@@ -233,12 +234,13 @@ impl SqliteStore {
         let point = PointReads::new(options.get_filename());
         let path = options.get_filename().to_owned();
         let shared = Arc::new(Shared::default());
+        let writer = Writer::spawn(writer, &path, Arc::clone(&shared) as Arc<dyn BatchHook>)
+            .map_err(|e| OpenError::Connect(Box::new(e)))?;
         Ok(Self {
             pool,
             path,
             point,
-            writer: Writer::spawn(writer, Arc::clone(&shared) as Arc<dyn BatchHook>)
-                .map_err(|e| OpenError::Connect(Box::new(e)))?,
+            writer,
             shared,
         })
     }
@@ -259,6 +261,9 @@ fn open_writer(path: &Path) -> rusqlite::Result<exec::Conn> {
     let conn = exec::Conn::open_with_flags(path, flags)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Checkpoints run beside the writer (`checkpoint`), not after its commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", checkpoint::JOURNAL_SIZE_LIMIT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", CACHE_KIB)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;

@@ -22,12 +22,14 @@
 //! When the [`Writer`] is dropped the channel closes; the thread finishes the jobs already
 //! queued, then closes its connection.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use roster_core::StoreError;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Checkpoints;
 use super::exec::Conn;
 
 /// The most jobs one transaction runs. Each job is small (O(changes)), so a batch stays short
@@ -126,14 +128,20 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread, owning `conn`.
-    pub(crate) fn spawn(conn: Conn, hook: Arc<dyn BatchHook>) -> std::io::Result<Self> {
+    /// Starts the writer thread, owning `conn` (on the database at `path`), and its
+    /// checkpoint thread.
+    pub(crate) fn spawn(
+        conn: Conn,
+        path: &Path,
+        hook: Arc<dyn BatchHook>,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriterStats::default());
         let counters = Arc::clone(&stats);
+        let checkpoints = Checkpoints::spawn(path)?;
         std::thread::Builder::new()
             .name("roster-writer".to_owned())
-            .spawn(move || run(&conn, rx, &counters, &*hook))?;
+            .spawn(move || run(&conn, rx, &counters, &*hook, &checkpoints))?;
         Ok(Self { tx, stats })
     }
 
@@ -168,6 +176,7 @@ fn run(
     mut rx: mpsc::Receiver<Box<dyn Job>>,
     stats: &WriterStats,
     hook: &dyn BatchHook,
+    checkpoints: &Checkpoints,
 ) {
     let mut number = 0;
     while let Some(first) = rx.blocking_recv() {
@@ -181,7 +190,9 @@ fn run(
         stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);
         number += 1;
-        run_batch(conn, batch, hook, number);
+        if run_batch(conn, batch, hook, number) {
+            checkpoints.committed(conn);
+        }
     }
     if let Err(e) = conn.execute_batch("PRAGMA analysis_limit = 400; PRAGMA optimize") {
         tracing::debug!(error = %e, "PRAGMA optimize when the writer stopped");
@@ -189,7 +200,8 @@ fn run(
     tracing::debug!("SQLite writer stopped");
 }
 
-fn run_batch(conn: &Conn, batch: Vec<Box<dyn Job>>, hook: &dyn BatchHook, number: u64) {
+/// Runs one batch in one transaction; says whether it committed.
+fn run_batch(conn: &Conn, batch: Vec<Box<dyn Job>>, hook: &dyn BatchHook, number: u64) -> bool {
     // IMMEDIATE takes the write lock now (waiting up to busy_timeout for another process,
     // such as the CLI), so no statement of the batch can fail for want of it.
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE; SAVEPOINT job") {
@@ -201,7 +213,7 @@ fn run_batch(conn: &Conn, batch: Vec<Box<dyn Job>>, hook: &dyn BatchHook, number
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        return;
+        return false;
     }
     hook.begin(number);
     let n = batch.len();
@@ -236,6 +248,7 @@ fn run_batch(conn: &Conn, batch: Vec<Box<dyn Job>>, hook: &dyn BatchHook, number
             for finish in finishes {
                 finish(None);
             }
+            true
         }
         Err(e) => {
             tracing::error!(error = %e, "write transaction failed; rolled back");
@@ -250,6 +263,7 @@ fn run_batch(conn: &Conn, batch: Vec<Box<dyn Job>>, hook: &dyn BatchHook, number
             for job in jobs {
                 job.fail(&e);
             }
+            false
         }
     }
 }
