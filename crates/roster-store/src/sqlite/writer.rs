@@ -252,10 +252,10 @@ fn run_batch(conn: &Conn, batch: Vec<Box<dyn Job>>, hook: &dyn BatchHook, number
         }
         Err(e) => {
             tracing::error!(error = %e, "write transaction failed; rolled back");
-            if !conn.is_autocommit() {
-                if let Err(e) = conn.execute_batch("ROLLBACK") {
-                    tracing::debug!(error = %e, "rollback after a failed batch");
-                }
+            if !conn.is_autocommit()
+                && let Err(e) = conn.execute_batch("ROLLBACK")
+            {
+                tracing::debug!(error = %e, "rollback after a failed batch");
             }
             for finish in finishes {
                 finish(Some(&e));
