@@ -12,12 +12,13 @@ use roster_core::store::{
     SyncCounters, SyncOutcome, SyncRun, SyncSource, SyncSubject, WriteContext,
 };
 use roster_core::sync::Outcome;
+use rusqlite::params;
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 use time::OffsetDateTime;
 
-use super::exec::{Conn, query};
+use super::exec::Conn;
 use super::{backend, from_ms, to_ms};
 
 /// One hour: SCIM traffic is counted in hourly runs.
@@ -33,9 +34,40 @@ pub(super) struct Journal {
     request_id: Option<String>,
     source: SyncSource,
     run_ms: i64,
-    audit: Vec<Value>,
-    outcomes: Vec<Value>,
+    audit: Vec<AuditRow>,
+    outcomes: Vec<OutcomeRow>,
     counters: SyncCounters,
+}
+
+/// An `audit_log` row to write (JSON columns as text).
+#[derive(Debug)]
+struct AuditRow {
+    at_ms: i64,
+    connector_id: Option<String>,
+    directory: Option<String>,
+    actor: String,
+    request_id: Option<String>,
+    kind: &'static str,
+    id: String,
+    name: Option<String>,
+    action: &'static str,
+    before: Option<String>,
+    after: Option<String>,
+    detail: Option<String>,
+}
+
+/// A `sync_outcomes` row to write.
+#[derive(Debug)]
+struct OutcomeRow {
+    connector_id: String,
+    subject: &'static str,
+    scim_id: String,
+    name: Option<String>,
+    outcome: &'static str,
+    reason: Option<String>,
+    warnings: Option<String>,
+    source: &'static str,
+    at_ms: i64,
 }
 
 impl Journal {
@@ -77,20 +109,21 @@ impl Journal {
         after: Option<Value>,
         detail: Option<Value>,
     ) {
-        self.audit.push(json!([
-            self.at_ms,
-            self.connector_id,
-            directory,
-            self.actor,
-            self.request_id,
-            kind.as_str(),
-            id,
-            name,
-            action.as_str(),
-            before,
-            after,
-            detail
-        ]));
+        let text = |v: Option<Value>| v.map(|v| v.to_string());
+        self.audit.push(AuditRow {
+            at_ms: self.at_ms,
+            connector_id: self.connector_id.clone(),
+            directory: directory.map(str::to_owned),
+            actor: self.actor.clone(),
+            request_id: self.request_id.clone(),
+            kind: kind.as_str(),
+            id: id.to_owned(),
+            name: name.map(str::to_owned),
+            action: action.as_str(),
+            before: text(before),
+            after: text(after),
+            detail: text(detail),
+        });
     }
 
     /// How many audit rows there are: a mark to [`Journal::truncate`] back to.
@@ -131,23 +164,23 @@ impl Journal {
             self.counters.add(outcome);
         }
         let reason = match outcome {
-            Outcome::Failed { reason } => Some(reason.as_str()),
+            Outcome::Failed { reason } => Some(reason.clone()),
             _ => None,
         };
-        self.outcomes.push(json!([
-            connector_id,
-            match subject {
+        self.outcomes.push(OutcomeRow {
+            connector_id: connector_id.clone(),
+            subject: match subject {
                 SyncSubject::User => "user",
                 SyncSubject::Group => "group",
             },
-            scim_id,
-            name,
-            outcome.as_str(),
+            scim_id: scim_id.to_owned(),
+            name: name.map(str::to_owned),
+            outcome: outcome.as_str(),
             reason,
-            (!warnings.is_empty()).then_some(warnings),
-            self.source.as_str(),
-            self.at_ms,
-        ]));
+            warnings: (!warnings.is_empty()).then(|| json!(warnings).to_string()),
+            source: self.source.as_str(),
+            at_ms: self.at_ms,
+        });
     }
 
     /// Hands everything to the batch, to be written before its commit if the job stands.
@@ -180,8 +213,8 @@ fn merge(into: &mut SyncCounters, c: &SyncCounters) {
 /// Rows waiting for the commit.
 #[derive(Debug, Default)]
 struct Rows {
-    audit: Vec<Value>,
-    outcomes: Vec<Value>,
+    audit: Vec<AuditRow>,
+    outcomes: Vec<OutcomeRow>,
     runs: BTreeMap<(String, i64, &'static str), (i64, SyncCounters)>,
 }
 
@@ -239,61 +272,86 @@ impl BatchJournal {
         }
     }
 
-    /// Writes what the batch's jobs left: one statement per table (none if there is nothing).
+    /// Writes what the batch's jobs left, with statements the writer keeps prepared.
     pub(super) fn write(&self, conn: &Conn) -> Result<(), rusqlite::Error> {
         let rows = std::mem::take(&mut self.lock().batch);
         if rows.is_empty() {
             return Ok(());
         }
-        let runs: Vec<Value> = rows
-            .runs
-            .into_iter()
-            .map(|((connector, started, source), (last, c))| {
-                json!([
+        if !rows.audit.is_empty() {
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO audit_log (at_ms, connector_id, directory_id, actor, request_id, \
+                 subject_kind, subject_id, subject_name, action, before, after, detail) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?;
+            for r in &rows.audit {
+                insert.execute(params![
+                    r.at_ms,
+                    r.connector_id,
+                    r.directory,
+                    r.actor,
+                    r.request_id,
+                    r.kind,
+                    r.id,
+                    r.name,
+                    r.action,
+                    r.before,
+                    r.after,
+                    r.detail
+                ])?;
+            }
+        }
+        if !rows.outcomes.is_empty() {
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO sync_outcomes (connector_id, subject, scim_id, name, outcome, \
+                 reason, warnings, source, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (connector_id, subject, scim_id) DO UPDATE SET \
+                 name = excluded.name, outcome = excluded.outcome, reason = excluded.reason, \
+                 warnings = excluded.warnings, source = excluded.source, at_ms = excluded.at_ms",
+            )?;
+            for r in &rows.outcomes {
+                upsert.execute(params![
+                    r.connector_id,
+                    r.subject,
+                    r.scim_id,
+                    r.name,
+                    r.outcome,
+                    r.reason,
+                    r.warnings,
+                    r.source,
+                    r.at_ms
+                ])?;
+            }
+        }
+        if !rows.runs.is_empty() {
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO sync_runs (connector_id, started_ms, source, last_ms, created, \
+                 updated, unchanged, disabled, deleted, filtered, failed) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (connector_id, started_ms, source) DO UPDATE SET \
+                 last_ms = max(last_ms, excluded.last_ms), created = created + excluded.created, \
+                 updated = updated + excluded.updated, unchanged = unchanged + excluded.unchanged, \
+                 disabled = disabled + excluded.disabled, deleted = deleted + excluded.deleted, \
+                 filtered = filtered + excluded.filtered, failed = failed + excluded.failed",
+            )?;
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            for ((connector, started, source), (last, c)) in &rows.runs {
+                upsert.execute(params![
                     connector,
                     started,
                     source,
                     last,
-                    c.created,
-                    c.updated,
-                    c.unchanged,
-                    c.disabled,
-                    c.deleted,
-                    c.filtered,
-                    c.failed
-                ])
-            })
-            .collect();
-        query(
-            "INSERT INTO audit_log (at_ms, connector_id, directory_id, actor, request_id, \
-             subject_kind, subject_id, subject_name, action, before, after, detail) \
-             SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, \
-             e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8, e.value ->> 9, \
-             e.value ->> 10, e.value ->> 11 FROM json_each(?) AS e ORDER BY e.key; \
-             INSERT INTO sync_outcomes (connector_id, subject, scim_id, name, outcome, reason, \
-             warnings, source, at_ms) \
-             SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, \
-             e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8 \
-             FROM json_each(?) AS e WHERE true ORDER BY e.key \
-             ON CONFLICT (connector_id, subject, scim_id) DO UPDATE SET name = excluded.name, \
-             outcome = excluded.outcome, reason = excluded.reason, warnings = excluded.warnings, \
-             source = excluded.source, at_ms = excluded.at_ms; \
-             INSERT INTO sync_runs (connector_id, started_ms, source, last_ms, created, updated, \
-             unchanged, disabled, deleted, filtered, failed) \
-             SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, \
-             e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8, e.value ->> 9, \
-             e.value ->> 10 FROM json_each(?) AS e WHERE true \
-             ON CONFLICT (connector_id, started_ms, source) DO UPDATE SET \
-             last_ms = max(last_ms, excluded.last_ms), created = created + excluded.created, \
-             updated = updated + excluded.updated, unchanged = unchanged + excluded.unchanged, \
-             disabled = disabled + excluded.disabled, deleted = deleted + excluded.deleted, \
-             filtered = filtered + excluded.filtered, failed = failed + excluded.failed",
-        )
-        .bind(Value::Array(rows.audit).to_string())
-        .bind(Value::Array(rows.outcomes).to_string())
-        .bind(Value::Array(runs).to_string())
-        .execute(conn)
-        .map(drop)
+                    n(c.created),
+                    n(c.updated),
+                    n(c.unchanged),
+                    n(c.disabled),
+                    n(c.deleted),
+                    n(c.filtered),
+                    n(c.failed)
+                ])?;
+            }
+        }
+        Ok(())
     }
 }
 
