@@ -6,7 +6,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`sqlite`] | the embedded default: one file, WAL, one group-committing writer task |
+//! | [`sqlite`] | the embedded default: one file, WAL, one group-committing writer thread |
 //! | `cursor` | RFC 9865 cursors: opaque to clients, checked against the query they were issued for |
 //! | `columns` | the values IdPs filter on, taken out of a resource body into indexed columns |
 //! | `workset` | the directory state the sync engine runs against, in memory (shared by backends) |
@@ -56,7 +56,7 @@ pub enum OpenError {
 ///   is relative to the working directory, `sqlite:///var/lib/roster.db` absolute);
 /// - `postgres://…`: not supported yet, and said so.
 ///
-/// Must be called inside a Tokio runtime: the SQLite store spawns its writer task.
+/// Must be called inside a Tokio runtime: the SQLite store's read pool runs on it.
 pub async fn open(database_url: &str) -> Result<Arc<dyn Store>, OpenError> {
     let url = database_url.trim();
     let scheme = url.split_once(':').map_or("", |(s, _)| s);

@@ -247,7 +247,7 @@ struct Pending {
 
 /// The audit rows and sync results of the writer's current batch: jobs [`Journal::submit`]
 /// theirs, the writer keeps those of the jobs that stand and writes them all before the
-/// commit, in one round trip ([`BatchJournal::write`]).
+/// commit ([`BatchJournal::write`]).
 #[derive(Debug, Default)]
 pub(crate) struct BatchJournal {
     pending: Mutex<Pending>,

@@ -3,7 +3,8 @@
 //! - Reads run on a small pool of read-only connections (WAL lets them run beside the writer);
 //!   point reads (one resource through a unique index: by id, `userName eq`) run on the
 //!   calling thread instead, on connections of their own (`point`), when one is free.
-//! - Writes go through one writer task with one connection that commits concurrent jobs
+//! - Writes go through one writer thread with one direct SQLite connection (`exec`) that
+//!   commits concurrent jobs
 //!   together (`writer`); `PATCH` runs its read-modify-write inside its job.
 //! - Filters, sorting and paging compile to SQL (`filter`, `list`), using indexed columns
 //!   for what IdPs filter on; group memberships are rows (see the migration).
@@ -20,8 +21,9 @@
 //!
 //! Layout: `connectors` (connectors and tokens, and their directories), `resources` (the IdP
 //! view's rows and writes), `list` (queries and cursors), `point` (point reads on the calling
-//! thread), `filter` (SCIM filter → SQL), `writer` (group commit), `sync` (the engine on the
-//! write path), `preview` (preview and apply), `directory` (the directory side of the trait:
+//! thread), `filter` (SCIM filter → SQL), `writer` (group commit), `exec` (statements on the
+//! writer's connection), `checkpoint` (WAL checkpoints beside the writer), `sync` (the engine
+//! on the write path), `preview` (preview and apply), `directory` (the directory side of the trait:
 //! settings, directories, listings, local writes), `journal` (audit log and sync results),
 //! `settings` (connector settings and their cache), `rows` (directory rows), `admin` (admin
 //! accounts, sessions, API tokens, the request log, the dashboard's figures), `migrations/`
@@ -161,7 +163,8 @@ fn migrator() -> Migrator {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
-    /// Must be called inside a Tokio runtime: it spawns the writer task.
+    /// Must be called inside a Tokio runtime (for the read pool); it starts the writer and
+    /// checkpoint threads.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
         Self::open_with(SqliteConnectOptions::new().filename(path)).await
     }

@@ -236,7 +236,7 @@ fn emails_json(emails: &[Email]) -> String {
 }
 
 /// Set-based membership statements take their ids as one bound JSON array: one statement
-/// (one round trip to the connection's thread) for k members, still O(k) work in SQLite.
+/// (one prepared statement) for k members, O(k) work in SQLite.
 fn ids_json<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
     Value::Array(ids.into_iter().map(|id| json!(id)).collect()).to_string()
 }
@@ -371,7 +371,7 @@ fn distinct(members: impl IntoIterator<Item = Member>) -> Vec<Member> {
         .collect()
 }
 
-/// The statement that inserts a user and its email rows (one round trip).
+/// The statements that insert a user and its email rows.
 macro_rules! insert_user_sql {
     () => {
         "INSERT INTO scim_users (connector_id, id, version, created_ms, modified_ms, \
@@ -388,7 +388,7 @@ pub(super) use insert_user_sql;
 /// A query on the write connection.
 pub(super) type WriteQuery<'q> = Query<'q>;
 
-/// A statement to run in the round trip of a user insert: `sql` is the whole text,
+/// A statement to run right after a user insert: `sql` is the whole text,
 /// [`insert_user_sql`] followed by it, and `bind` binds its own values after the insert's.
 pub(super) struct Then<'q> {
     pub(super) sql: &'static str,
