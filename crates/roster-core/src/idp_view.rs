@@ -500,7 +500,7 @@ impl IdpView {
         };
         let apply: crate::store::PatchFn = Box::new(move |body: &mut Map<String, Value>| {
             // `id` takes part so that an Okta rename that echoes it is recognised as a no-op.
-            body.insert("id".into(), Value::String(resource_id));
+            body.insert("id".into(), Value::String(resource_id.clone()));
             let outcome = scim::patch::apply_ops(body, &ops, schema, options);
             body.remove("id");
             outcome

@@ -49,7 +49,7 @@ async fn delta(store: &Arc<dyn Store>, group: &str, delta: MemberDelta) -> Durat
                 apply: Box::new(move |_| {
                     Ok(PatchOutcome {
                         changed: false,
-                        members: delta,
+                        members: delta.clone(),
                     })
                 }),
             },

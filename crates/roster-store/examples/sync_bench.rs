@@ -145,7 +145,7 @@ async fn main() {
                         apply: Box::new(move |_| {
                             Ok(PatchOutcome {
                                 changed: false,
-                                members: delta,
+                                members: delta.clone(),
                             })
                         }),
                     },

@@ -138,9 +138,9 @@ pub struct NewResource {
 }
 
 /// A PATCH applied by the backend inside its write transaction: it receives the current body
-/// and changes it in place.
-pub type PatchFn =
-    Box<dyn FnOnce(&mut Map<String, Value>) -> Result<PatchOutcome, ScimError> + Send>;
+/// and changes it in place. It may be called more than once, each time on the body as stored
+/// (a backend may run a write again after rolling it back).
+pub type PatchFn = Box<dyn Fn(&mut Map<String, Value>) -> Result<PatchOutcome, ScimError> + Send>;
 
 /// A change to an existing resource (its time is the [`WriteContext`]'s).
 pub enum Update {

@@ -188,12 +188,15 @@ impl SqliteStore {
     /// it touched. A unique violation is [`StoreError::Conflict`] with `conflict`, when given.
     async fn execute<F>(&self, conflict: Option<String>, statement: F) -> Result<u64, StoreError>
     where
-        F: FnOnce(&Conn) -> rusqlite::Result<u64> + Send + 'static,
+        F: FnMut(&Conn) -> rusqlite::Result<u64> + Send + 'static,
     {
+        let mut statement = statement;
         self.writer
             .write(move |conn| {
-                statement(conn).map_err(|e| match conflict {
-                    Some(conflict) if is_unique_violation(&e) => StoreError::Conflict(conflict),
+                statement(conn).map_err(|e| match &conflict {
+                    Some(conflict) if is_unique_violation(&e) => {
+                        StoreError::Conflict(conflict.clone())
+                    }
                     _ => backend(e),
                 })
             })
@@ -233,7 +236,7 @@ impl AdminStore for SqliteStore {
             )
             .bind(&username)
             .bind(fold_name(&username))
-            .bind(hash)
+            .bind(&hash)
             .bind(created)
             .bind(last_login)
             .execute(conn)
@@ -295,7 +298,7 @@ impl AdminStore for SqliteStore {
         found(
             self.execute(None, move |conn| {
                 query("DELETE FROM admin_accounts WHERE username_lc = ?")
-                    .bind(username_lc)
+                    .bind(&username_lc)
                     .execute(conn)
             })
             .await?,
@@ -312,7 +315,7 @@ impl AdminStore for SqliteStore {
             self.execute(None, move |conn| {
                 query("UPDATE admin_accounts SET last_login_ms = ? WHERE username_lc = ?")
                     .bind(at)
-                    .bind(username_lc)
+                    .bind(&username_lc)
                     .execute(conn)
             })
             .await?,
@@ -333,11 +336,11 @@ impl AdminStore for SqliteStore {
                      (id_hash, account_id, csrf, created_ms, expires_ms) \
                      SELECT ?, id, ?, ?, ? FROM admin_accounts WHERE username_lc = ?",
                 )
-                .bind(id_hash)
-                .bind(csrf)
+                .bind(&id_hash)
+                .bind(&csrf)
                 .bind(created)
                 .bind(expires)
-                .bind(username_lc)
+                .bind(&username_lc)
                 .execute(conn)
             })
             .await?,
@@ -358,7 +361,7 @@ impl AdminStore for SqliteStore {
         let id_hash = id_hash.to_vec();
         self.execute(None, move |conn| {
             query("DELETE FROM admin_sessions WHERE id_hash = ?")
-                .bind(id_hash)
+                .bind(&id_hash)
                 .execute(conn)
         })
         .await?;
@@ -422,7 +425,7 @@ impl AdminStore for SqliteStore {
         found(
             self.execute(None, move |conn| {
                 query("DELETE FROM api_tokens WHERE id = ?")
-                    .bind(id)
+                    .bind(&id)
                     .execute(conn)
             })
             .await?,
@@ -435,7 +438,7 @@ impl AdminStore for SqliteStore {
             self.execute(None, move |conn| {
                 query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
                     .bind(at)
-                    .bind(id)
+                    .bind(&id)
                     .execute(conn)
             })
             .await?,

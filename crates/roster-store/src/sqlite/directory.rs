@@ -650,7 +650,14 @@ impl DirectoryStore for SqliteStore {
         );
         self.writer
             .write(move |conn| {
-                settings::set(conn, &shared, &connector_id, compiled, if_version, &ctx)
+                settings::set(
+                    conn,
+                    &shared,
+                    &connector_id,
+                    Arc::clone(&compiled),
+                    if_version,
+                    &ctx,
+                )
             })
             .await
     }
@@ -666,7 +673,7 @@ impl DirectoryStore for SqliteStore {
     ) -> Result<Vec<Directory>, StoreError> {
         let (order, ctx, shared) = (order.to_vec(), ctx.clone(), Arc::clone(&self.shared));
         self.writer
-            .write(move |conn| reorder(conn, &shared, order, &ctx))
+            .write(move |conn| reorder(conn, &shared, order.clone(), &ctx))
             .await
     }
 
@@ -703,7 +710,7 @@ impl DirectoryStore for SqliteStore {
         let (directory, user, ctx) = (directory.to_owned(), user.clone(), ctx.clone());
         let shared = Arc::clone(&self.shared);
         self.writer
-            .write(move |conn| create_user(conn, &shared, &directory, user, &ctx))
+            .write(move |conn| create_user(conn, &shared, &directory, user.clone(), &ctx))
             .await
     }
 
@@ -716,7 +723,7 @@ impl DirectoryStore for SqliteStore {
         let (directory, group, ctx) = (directory.to_owned(), group.clone(), ctx.clone());
         let shared = Arc::clone(&self.shared);
         self.writer
-            .write(move |conn| create_group(conn, &shared, &directory, group, &ctx))
+            .write(move |conn| create_group(conn, &shared, &directory, group.clone(), &ctx))
             .await
     }
 

@@ -341,7 +341,7 @@ impl Store for SqliteStore {
     async fn create_connector(&self, connector: &Connector) -> Result<(), StoreError> {
         let (connector, shared) = (connector.clone(), Arc::clone(&self.shared));
         self.writer
-            .write(move |conn| connectors::create(conn, &shared, connector))
+            .write(move |conn| connectors::create(conn, &shared, connector.clone()))
             .await
     }
 
@@ -356,7 +356,7 @@ impl Store for SqliteStore {
     async fn set_connector_enabled(&self, id: &str, enabled: bool) -> Result<(), StoreError> {
         let id = id.to_owned();
         self.writer
-            .write(move |conn| connectors::set_enabled(conn, id, enabled))
+            .write(move |conn| connectors::set_enabled(conn, id.clone(), enabled))
             .await
     }
 
@@ -370,7 +370,7 @@ impl Store for SqliteStore {
     async fn add_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         let token = token.clone();
         self.writer
-            .write(move |conn| connectors::add_token(conn, token))
+            .write(move |conn| connectors::add_token(conn, token.clone()))
             .await
     }
 
@@ -385,14 +385,16 @@ impl Store for SqliteStore {
     async fn revoke_token(&self, connector_id: &str, token_id: &str) -> Result<(), StoreError> {
         let (connector_id, token_id) = (connector_id.to_owned(), token_id.to_owned());
         self.writer
-            .write(move |conn| connectors::revoke_token(conn, connector_id, token_id))
+            .write(move |conn| {
+                connectors::revoke_token(conn, connector_id.clone(), token_id.clone())
+            })
             .await
     }
 
     async fn touch_token(&self, token_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         let token_id = token_id.to_owned();
         self.writer
-            .write(move |conn| connectors::touch_token(conn, token_id, at))
+            .write(move |conn| connectors::touch_token(conn, token_id.clone(), at))
             .await
     }
 
@@ -408,9 +410,9 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 if kind == ResourceKind::User {
-                    return sync::create_user(conn, &shared, &connector_id, &ctx, new);
+                    return sync::create_user(conn, &shared, &connector_id, &ctx, new.clone());
                 }
-                let stored = resources::create(conn, &connector_id, kind, new, ctx.at)?;
+                let stored = resources::create(conn, &connector_id, kind, new.clone(), ctx.at)?;
                 let users = stored
                     .members
                     .iter()
@@ -469,7 +471,7 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 let effect =
-                    resources::update(conn, &connector_id, kind, &id, if_version, update, ctx.at)?;
+                    resources::update(conn, &connector_id, kind, &id, if_version, &update, ctx.at)?;
                 if effect.updated.changed {
                     let after = &effect.updated.resource.body;
                     match kind {

@@ -347,7 +347,7 @@ macro_rules! batch {
         $writer
             .write(move |$conn| {
                 let mut $job = SyncJob::begin($conn, &shared, &$cid, &ctx, SyncSource::Apply)?
-                    .with_idp_groups(groups);
+                    .with_idp_groups(groups.clone());
                 if $job.version() != pinned {
                     return Err(changed_settings(pinned, $job.version()));
                 }

@@ -597,7 +597,7 @@ pub(super) fn update(
     kind: ResourceKind,
     id: &str,
     if_version: Option<i64>,
-    update: Update,
+    update: &Update,
     at: OffsetDateTime,
 ) -> Result<UpdateEffect, StoreError> {
     let row = query(kind_sql!(
@@ -620,7 +620,7 @@ pub(super) fn update(
     }
 
     let (body, members) = match update {
-        Update::Replace { body, members } => (body, members.map(MemberChange::Set)),
+        Update::Replace { body, members } => (body.clone(), members.clone().map(MemberChange::Set)),
         Update::Patch { apply } => {
             // The PATCH runs against the body read in this transaction: nothing can change
             // it between the read and the write.

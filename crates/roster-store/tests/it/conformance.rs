@@ -34,7 +34,7 @@ fn members_patch(delta: MemberDelta) -> Update {
         apply: Box::new(move |_body: &mut Map<String, Value>| {
             Ok(PatchOutcome {
                 changed: false,
-                members: delta,
+                members: delta.clone(),
             })
         }),
     }
@@ -44,7 +44,7 @@ fn members_patch(delta: MemberDelta) -> Update {
 fn set_patch(key: &'static str, value: Value) -> Update {
     let apply: PatchFn = Box::new(move |body: &mut Map<String, Value>| {
         let changed = body.get(key) != Some(&value);
-        body.insert(key.to_owned(), value);
+        body.insert(key.to_owned(), value.clone());
         Ok(PatchOutcome {
             changed,
             members: MemberDelta::default(),

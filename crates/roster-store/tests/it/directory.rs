@@ -125,7 +125,7 @@ impl Idp {
             if value.is_null() {
                 body.remove(key);
             } else {
-                body.insert(key.to_owned(), value);
+                body.insert(key.to_owned(), value.clone());
             }
             Ok(PatchOutcome {
                 changed,
@@ -175,7 +175,7 @@ impl Idp {
         let apply = Box::new(move |_: &mut Map<String, Value>| {
             Ok(PatchOutcome {
                 changed: false,
-                members: delta,
+                members: delta.clone(),
             })
         });
         self.store
