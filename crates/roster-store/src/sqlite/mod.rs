@@ -407,10 +407,21 @@ impl Store for SqliteStore {
     ) -> Result<StoredResource, StoreError> {
         let connector_id = connector_id.to_owned();
         let (ctx, shared) = (ctx.clone(), Arc::clone(&self.shared));
+        // The mapping of a new user is made here, on the request's thread, not on the writer.
+        let mut prepared = (kind == ResourceKind::User)
+            .then(|| sync::prepare_user(&shared, &connector_id, &new))
+            .flatten();
         self.writer
             .write(move |conn| {
                 if kind == ResourceKind::User {
-                    return sync::create_user(conn, &shared, &connector_id, &ctx, new.clone());
+                    return sync::create_user(
+                        conn,
+                        &shared,
+                        &connector_id,
+                        &ctx,
+                        new.clone(),
+                        prepared.take(),
+                    );
                 }
                 let stored = resources::create(conn, &connector_id, kind, new.clone(), ctx.at)?;
                 let users = stored

@@ -79,6 +79,12 @@ impl SettingsCache {
         );
     }
 
+    /// The compiled settings cached for a connector, of whatever version was seen last (the
+    /// caller must check, in a write job, that they are still current).
+    pub(super) fn latest(&self, connector_id: &str) -> Option<Arc<CompiledSettings>> {
+        self.lock().get(connector_id)?.compiled.clone().ok()
+    }
+
     /// Forgets a connector (deleted: its id may come back with other settings).
     pub(super) fn forget(&self, connector_id: &str) {
         self.lock().remove(connector_id);

@@ -1410,6 +1410,7 @@ pub(super) fn create_user(
     connector_id: &str,
     ctx: &WriteContext,
     new: NewResource,
+    prepared: Option<PreparedUser>,
 ) -> Result<StoredResource, StoreError> {
     let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim)?;
     let Ok(settings) = job.settings() else {
@@ -1423,7 +1424,15 @@ pub(super) fn create_user(
         job.finish(shared);
         return resources::created(new, ctx.at);
     };
-    let input = UserInput::present(&settings, &new.id, &new.body, Vec::new());
+    // Made before the job, if under the settings the job runs.
+    let (input, alone) = match prepared {
+        Some(p) if Arc::ptr_eq(&p.settings, &settings) && p.scim_id == new.id => (p.input, p.alone),
+        _ => {
+            let input = UserInput::present(&settings, &new.id, &new.body, Vec::new());
+            let alone = alone(&settings, &input);
+            (input, alone)
+        }
+    };
     let scim_name = new
         .body
         .get("userName")
@@ -1437,7 +1446,7 @@ pub(super) fn create_user(
         job.finish(shared);
         return resources::created(new, ctx.at);
     };
-    if let Some(alone) = alone(&settings, &input) {
+    if let Some(alone) = alone {
         match &alone.user {
             // Filtered: the result does not depend on the directory.
             None => {
@@ -1515,6 +1524,36 @@ pub(super) fn create_user(
     job.sync_inputs(conn, &settings, vec![(input, scim_name)], Some(holders))?;
     job.finish(shared);
     resources::created(new, ctx.at)
+}
+
+/// What the sync of a new SCIM user computes from its body and the settings alone: the
+/// mapping and, when the directory does not matter, the result ([`alone`]). Made on the
+/// request's thread before the write job, with the settings cached then; the job uses it only
+/// if it runs under those very settings (the same compiled `Arc`), else it maps again.
+#[derive(Debug)]
+pub(super) struct PreparedUser {
+    settings: Arc<CompiledSettings>,
+    scim_id: String,
+    input: UserInput,
+    alone: Option<UserResult>,
+}
+
+/// Prepares the sync of `new` under the connector's cached settings (`None` if none are
+/// cached, or they do not compile).
+pub(super) fn prepare_user(
+    shared: &Shared,
+    connector_id: &str,
+    new: &NewResource,
+) -> Option<PreparedUser> {
+    let settings = shared.settings.latest(connector_id)?;
+    let input = UserInput::present(&settings, &new.id, &new.body, Vec::new());
+    let alone = alone(&settings, &input);
+    Some(PreparedUser {
+        settings,
+        scim_id: new.id.clone(),
+        input,
+        alone,
+    })
 }
 
 /// A new user's result when it depends on nothing in the directory but a holder of its

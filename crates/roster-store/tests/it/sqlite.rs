@@ -257,3 +257,80 @@ async fn dropping_the_store_finishes_queued_writes() {
         }
     }
 }
+
+/// A new user's mapping is made before its write job, under the settings cached then. When a
+/// settings change is queued ahead of it, the job runs under the new settings and maps again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_queued_behind_a_settings_change_maps_under_the_new_settings() {
+    use roster_core::settings::Settings;
+    use roster_core::store::{Actor, WriteContext};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mapping.db");
+    let sqlite = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let store: Arc<dyn Store> = sqlite.clone();
+    connector(&store, "c").await;
+    let settings = |username: &str| {
+        Settings::from_toml(&format!("[mapping]\nusername = \"{username}\"\n")).unwrap()
+    };
+    let admin = WriteContext::new(at(1), Actor::Admin("alice".into()));
+    store
+        .directory()
+        .set_settings("c", &settings("lower(user.userName)"), None, &admin)
+        .await
+        .unwrap();
+    // A first user makes the settings cached.
+    create(&store, "c", ResourceKind::User, "u0", user_body("Zero@Example.com")).await;
+
+    // The writer waits for another connection's lock while the change and the create queue.
+    let mut blocker = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let before = sqlite.writer_counts();
+    let change = {
+        let store = Arc::clone(&store);
+        let s = settings("'x-' + lower(user.userName)");
+        tokio::spawn(async move {
+            store
+                .directory()
+                .set_settings("c", &s, None, &admin)
+                .await
+        })
+    };
+    while sqlite.writer_counts().jobs == before.jobs {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let created = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .create_resource(
+                    "c",
+                    ResourceKind::User,
+                    NewResource {
+                        id: "u1".into(),
+                        body: user_body("One@Example.com"),
+                        members: Vec::new(),
+                    },
+                    &ctx(at(2)),
+                )
+                .await
+        })
+    };
+    while sqlite.writer_counts().queued == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+    change.await.unwrap().unwrap();
+    created.await.unwrap().unwrap();
+
+    let d = store.directory();
+    assert!(d.user("x-one@example.com").await.unwrap().is_some());
+    assert!(d.user("one@example.com").await.unwrap().is_none());
+}
