@@ -280,7 +280,14 @@ async fn a_create_queued_behind_a_settings_change_maps_under_the_new_settings() 
         .await
         .unwrap();
     // A first user makes the settings cached.
-    create(&store, "c", ResourceKind::User, "u0", user_body("Zero@Example.com")).await;
+    create(
+        &store,
+        "c",
+        ResourceKind::User,
+        "u0",
+        user_body("Zero@Example.com"),
+    )
+    .await;
 
     // The writer waits for another connection's lock while the change and the create queue.
     let mut blocker = sqlx::sqlite::SqliteConnectOptions::new()
@@ -296,12 +303,7 @@ async fn a_create_queued_behind_a_settings_change_maps_under_the_new_settings() 
     let change = {
         let store = Arc::clone(&store);
         let s = settings("'x-' + lower(user.userName)");
-        tokio::spawn(async move {
-            store
-                .directory()
-                .set_settings("c", &s, None, &admin)
-                .await
-        })
+        tokio::spawn(async move { store.directory().set_settings("c", &s, None, &admin).await })
     };
     while sqlite.writer_counts().jobs == before.jobs {
         tokio::time::sleep(Duration::from_millis(5)).await;
