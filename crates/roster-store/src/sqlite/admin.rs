@@ -22,7 +22,6 @@ use roster_core::admin::{
 };
 use roster_core::directory::fold_name;
 use roster_core::store::AdminStore;
-use serde_json::json;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -204,21 +203,31 @@ impl SqliteStore {
     }
 }
 
-fn insert_requests(conn: &Conn, batch: &str) -> Result<(), StoreError> {
-    // `ORDER BY key` keeps the batch's order in `seq`.
-    query(
-        "INSERT INTO request_log (connector_id, at_ms, request_id, method, path, status, \
-         duration_ms, request_body, response_body) \
-         SELECT e.value ->> '$.c', e.value ->> '$.at', e.value ->> '$.rid', \
-         e.value ->> '$.m', e.value ->> '$.p', e.value ->> '$.s', e.value ->> '$.d', \
-         e.value ->> '$.req', e.value ->> '$.res' \
-         FROM json_each(?) AS e \
-         WHERE EXISTS (SELECT 1 FROM connectors WHERE id = e.value ->> '$.c') \
-         ORDER BY e.key",
-    )
-    .bind(batch)
-    .execute(conn)
-    .map_err(backend)?;
+fn insert_requests(conn: &Conn, entries: &[NewRequestLog]) -> Result<(), StoreError> {
+    // Entries of a connector deleted meanwhile are dropped; `seq` keeps the batch's order.
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO request_log (connector_id, at_ms, request_id, method, path, status, \
+             duration_ms, request_body, response_body) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+             WHERE EXISTS (SELECT 1 FROM connectors WHERE id = ?1)",
+        )
+        .map_err(backend)?;
+    for e in entries {
+        insert
+            .execute(rusqlite::params![
+                e.connector_id,
+                to_ms(e.at),
+                e.request_id,
+                e.method,
+                e.path,
+                e.status,
+                e.duration_ms,
+                e.request_body,
+                e.response_body
+            ])
+            .map_err(backend)?;
+    }
     Ok(())
 }
 
@@ -449,27 +458,9 @@ impl AdminStore for SqliteStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let batch = serde_json::Value::Array(
-            entries
-                .iter()
-                .map(|e| {
-                    json!({
-                        "c": e.connector_id,
-                        "at": to_ms(e.at),
-                        "rid": e.request_id,
-                        "m": e.method,
-                        "p": e.path,
-                        "s": e.status,
-                        "d": e.duration_ms,
-                        "req": e.request_body,
-                        "res": e.response_body,
-                    })
-                })
-                .collect(),
-        )
-        .to_string();
+        let entries = entries.to_vec();
         self.writer
-            .write(move |conn| insert_requests(conn, &batch))
+            .write(move |conn| insert_requests(conn, &entries))
             .await
     }
 
