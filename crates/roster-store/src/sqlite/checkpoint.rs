@@ -16,9 +16,9 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -39,6 +39,9 @@ pub(crate) const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Checkpoints {
     wake: SyncSender<()>,
+    /// Whether the thread has been told of a commit it has not checkpointed yet: commits
+    /// after the first wake it once, not once each.
+    due: Arc<AtomicBool>,
     /// Frames in the WAL as the last checkpoint found them.
     frames: Arc<AtomicI64>,
 }
@@ -50,11 +53,12 @@ impl Checkpoints {
         let conn = open(path).map_err(std::io::Error::other)?;
         let (wake, woken) = sync_channel(1);
         let frames = Arc::new(AtomicI64::new(0));
-        let seen = Arc::clone(&frames);
+        let due = Arc::new(AtomicBool::new(false));
+        let (seen, taken) = (Arc::clone(&frames), Arc::clone(&due));
         std::thread::Builder::new()
             .name("roster-checkpoint".to_owned())
-            .spawn(move || run(&conn, &woken, &seen))?;
-        Ok(Self { wake, frames })
+            .spawn(move || run(&conn, &woken, &taken, &seen))?;
+        Ok(Self { wake, due, frames })
     }
 
     /// After a commit on the writer's connection: completes a checkpoint if the WAL is long,
@@ -68,6 +72,9 @@ impl Checkpoints {
                 }
                 Err(e) => tracing::warn!(error = %e, "WAL checkpoint on the writer failed"),
             }
+        }
+        if self.due.swap(true, Ordering::AcqRel) {
+            return;
         }
         match self.wake.try_send(()) {
             // Full: the thread is already due to run.
@@ -86,18 +93,13 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     })
 }
 
-/// The checkpoint thread: after a commit, waits [`GATHER`], checkpoints, and records how
-/// long the WAL is; ends when the writer is gone.
-fn run(conn: &Connection, woken: &Receiver<()>, frames: &AtomicI64) {
+/// The checkpoint thread: woken by a commit, waits [`GATHER`], checkpoints what was
+/// committed until then, and records how long the WAL is; ends when the writer is gone.
+fn run(conn: &Connection, woken: &Receiver<()>, due: &AtomicBool, frames: &AtomicI64) {
     while woken.recv().is_ok() {
-        let due = Instant::now() + GATHER;
-        loop {
-            match woken.recv_timeout(due.saturating_duration_since(Instant::now())) {
-                Ok(()) => {}
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
+        std::thread::sleep(GATHER);
+        // Commits from now on wake the thread again.
+        due.store(false, Ordering::Release);
         match checkpoint(conn) {
             Ok((log, _)) => frames.store(log, Ordering::Relaxed),
             Err(e) => tracing::debug!(error = %e, "background WAL checkpoint failed"),
@@ -112,4 +114,44 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(Duration::ZERO)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Commits reach the database file through the checkpoint thread, not the writer.
+    #[test]
+    fn committed_pages_are_copied_beside_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
+             CREATE TABLE t (x TEXT)",
+        )
+        .unwrap();
+        let checkpoints = Checkpoints::spawn(&path).unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO t SELECT hex(randomblob(100)) FROM n",
+            [],
+        )
+        .unwrap();
+        assert_eq!(size(), before, "the commit is in the WAL only");
+        checkpoints.committed(&conn);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while checkpoints.frames.load(Ordering::Relaxed) == 0 {
+            assert!(Instant::now() < deadline, "no checkpoint ran");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            size() > before,
+            "the checkpoint copied the pages into the file"
+        );
+    }
 }
