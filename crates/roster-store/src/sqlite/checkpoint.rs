@@ -154,4 +154,25 @@ mod tests {
             "the checkpoint copied the pages into the file"
         );
     }
+
+    /// Past [`RESTART_FRAMES`], the writer completes a checkpoint itself, and the next write
+    /// starts the WAL over.
+    #[test]
+    fn a_long_wal_is_checkpointed_by_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
+             CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a')",
+        )
+        .unwrap();
+        let checkpoints = Checkpoints::spawn(&path).unwrap();
+        checkpoints.frames.store(RESTART_FRAMES, Ordering::Relaxed);
+        checkpoints.committed(&conn);
+        assert_eq!(checkpoints.frames.load(Ordering::Relaxed), 0);
+        // Everything was copied: a checkpoint now finds nothing left to copy.
+        let (log, copied) = checkpoint(&conn).unwrap();
+        assert_eq!(log, copied);
+    }
 }
