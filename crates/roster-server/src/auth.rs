@@ -75,7 +75,7 @@ impl FromRequestParts<AppState> for ConnectorScope {
             .authenticator()
             .authenticate(&id, authorization)
             .await?;
-        // Only now may metrics name the connector (see `ops::AuthSlot`).
+        // Only now may metrics name the connector (see `ops::Noted`).
         crate::ops::note_authenticated(&parts.extensions, &id);
         let base_url = state.base_url(&id);
         let request_id = parts

@@ -162,7 +162,7 @@ pub(crate) fn scim_json(status: StatusCode, body: &serde_json::Value) -> Respons
 
 /// The last resort: an error status that left the router without a body (a framework
 /// rejection we did not map ourselves) gets a SCIM body; its other headers (`Allow`) stay.
-pub(crate) async fn bare_errors(response: Response) -> Response {
+pub(crate) fn bare_errors(response: Response) -> Response {
     let status = response.status();
     let is_error = status.is_client_error() || status.is_server_error();
     if !is_error || response.headers().contains_key(header::CONTENT_TYPE) {
@@ -233,7 +233,7 @@ mod tests {
         bare_405
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET,POST"));
-        let r = bare_errors(bare_405).await;
+        let r = bare_errors(bare_405);
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.headers()[header::ALLOW], "GET,POST");
         assert_eq!(r.headers()[header::CONTENT_TYPE], SCIM_JSON);
@@ -243,9 +243,9 @@ mod tests {
         assert_eq!(body["schemas"][0], scim::error::ERROR_SCHEMA);
 
         // Answers that already have a body, and successes, pass untouched.
-        let ok = bare_errors(Response::new(Body::from("ok"))).await;
+        let ok = bare_errors(Response::new(Body::from("ok")));
         assert!(ok.headers().get(header::CONTENT_TYPE).is_none());
-        let scim = bare_errors(scim_error(&ScimError::not_found("x"))).await;
+        let scim = bare_errors(scim_error(&ScimError::not_found("x")));
         let body = axum::body::to_bytes(scim.into_body(), 10_000)
             .await
             .unwrap();

@@ -17,26 +17,30 @@
 //! Paths are matched leniently before routing, because real clients are not exact: Entra ID
 //! and Microsoft's own test suite have called `/users` and `/groups`, so the fixed segments
 //! (`scim`, `v2`, the endpoint names and `.search`) are matched case-insensitively, and a
-//! trailing `/` is ignored. The rewrite runs in a layer around the inner router, so [`app`]
-//! is still one plain `Router`. Connector ids and resource ids are left as they are.
+//! trailing `/` is ignored. The rewrite runs in the layers around the inner router, so
+//! [`app`] is still one plain `Router`. Connector ids and resource ids are left as they are.
 
-use std::time::Duration;
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::uri::PathAndQuery;
-use axum::http::{HeaderName, Method, Uri};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderName, HeaderValue, Method, Uri};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
-use tracing::Span;
+use tower::Service;
+use tracing::{Instrument, Span};
 
 use crate::AppState;
 use crate::auth::CONNECTOR_PARAM;
 use crate::error::{Error, bare_errors, panic_response};
+use crate::ops::Ops;
 use crate::scim::resources::{self, Groups, Users};
 use crate::scim::{bulk, discovery, search};
 
@@ -57,33 +61,103 @@ const ENDPOINTS: &[&str] = &[
 
 /// The application: the routes inside every layer (see the crate docs for their order).
 pub(crate) fn app(state: AppState) -> Router {
-    let timeout = state.limits().request_timeout;
-    let ops = state.ops().clone();
-    Router::new()
-        .fallback_service(router(state))
-        .layer(middleware::map_request(canonicalize))
-        .layer(middleware::map_response(bare_errors))
-        .layer(middleware::from_fn(move |req: Request, next: Next| {
-            time_limit(timeout, req, next)
-        }))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(move |req: Request, next: Next| {
-            crate::ops::track(ops.clone(), req, next)
-        }))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                // Status and latency go on the line that ends the request, inside its span.
-                // Not recorded into the span as well: that printed them twice on the line and
-                // formatted them twice per request.
-                .on_response(|response: &Response, latency: Duration, _span: &Span| {
-                    let status = response.status().as_u16();
-                    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-                    tracing::info!(status, latency_ms, "request finished");
-                }),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    let layers = Layers {
+        timeout: state.limits().request_timeout,
+        ops: state.ops().clone(),
+        router: router(state),
+    };
+    Router::new().fallback_service(layers)
+}
+
+/// The layers around the routes, as one service. One service rather than a stack of
+/// `Router::layer`s and `middleware::from_fn`s: each of those boxed the request's future and
+/// cloned the boxed service below it, on every request, and the response body was boxed again
+/// by each layer that wrapped it.
+#[derive(Debug, Clone)]
+struct Layers {
+    router: Router,
+    ops: Ops,
+    timeout: Duration,
+}
+
+impl Service<Request> for Layers {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let layers = self.clone();
+        Box::pin(async move { Ok(layers.serve(req).await) })
+    }
+}
+
+impl Layers {
+    /// One request through every layer, outermost first (see the crate docs).
+    async fn serve(self, mut req: Request) -> Response {
+        let request_id = set_request_id(&mut req);
+        let started = Instant::now();
+        let span = request_span(&req, &request_id);
+        let mut response = async move {
+            let tracked = self.ops.begin(&mut req);
+            canonicalize(&mut req);
+            let mut router = self.router;
+            let answered = catch_panic(time_limit(self.timeout, async move {
+                // Routing never fails: unmatched paths have their own fallback.
+                let Ok(response) = router.call(req).await;
+                bare_errors(response)
+            }));
+            let response = tracked.finish(answered.await).await;
+            log_finished(&response, started.elapsed());
+            response
+        }
+        .instrument(span)
+        .await;
+        if let Some(id) = request_id {
+            response.headers_mut().entry(REQUEST_ID).or_insert(id);
+        }
+        response
+    }
+}
+
+/// Gives the request an `x-request-id` when it has none (a UUID); returns the one it has.
+fn set_request_id(req: &mut Request) -> Option<HeaderValue> {
+    if let Some(id) = req.headers().get(REQUEST_ID) {
+        return Some(id.clone());
+    }
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    let id = HeaderValue::from_str(id).ok()?;
+    req.headers_mut().insert(REQUEST_ID, id.clone());
+    Some(id)
+}
+
+/// The line that ends a request, inside its span: status and latency. They are not recorded
+/// into the span as well: that printed them twice on the line and formatted them twice per
+/// request. Server errors get an `error` line as well, so that they show at any log level.
+fn log_finished(response: &Response, latency: Duration) {
+    let status = response.status().as_u16();
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(status, latency_ms, "request finished");
+    if response.status().is_server_error() {
+        tracing::error!(status, latency_ms, "response failed");
+    }
+}
+
+/// Answers a panic of `inner` (while it is made or polled) with a 500 SCIM error with no
+/// detail; the panic is logged.
+async fn catch_panic(inner: impl Future<Output = Response>) -> Response {
+    let mut inner = pin!(inner);
+    poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(polled) => polled,
+            Err(panic) => Poll::Ready(panic_response(panic)),
+        },
+    )
+    .await
 }
 
 /// The routes, without the outer layers.
@@ -148,8 +222,8 @@ fn router(state: AppState) -> Router {
 
 /// Answers 503 with a SCIM body when a request outlives the timeout. The handler's future is
 /// dropped, which rolls back a store transaction it had open.
-async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
+async fn time_limit(limit: Duration, inner: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(limit, inner).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(
@@ -163,11 +237,10 @@ async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
 
 /// The span of one request. The path is logged without its query string (filters carry user
 /// names and e-mail addresses); headers and bodies are never logged, so tokens are not.
-fn request_span(req: &Request) -> Span {
+fn request_span(req: &Request, request_id: &Option<HeaderValue>) -> Span {
     let path = req.uri().path();
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID)
+    let request_id = request_id
+        .as_ref()
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     tracing::info_span!(
@@ -185,7 +258,7 @@ fn connector_of(path: &str) -> Option<&str> {
 }
 
 /// Rewrites the request's path to its canonical spelling before routing.
-async fn canonicalize(mut req: Request) -> Request {
+fn canonicalize(req: &mut Request) {
     if let Some(path) = canonical_path(req.uri().path()) {
         let path_and_query = match req.uri().query() {
             Some(q) => format!("{path}?{q}"),
@@ -199,41 +272,59 @@ async fn canonicalize(mut req: Request) -> Request {
             }
         }
     }
-    req
 }
 
 /// The canonical spelling of a path, if it differs: no trailing `/`; `scim`, `v2`, the
 /// endpoint name after the connector, and `.search` after `Users` / `Groups` in the case the
-/// route table uses.
+/// route table uses. A path already canonical (nearly every request) costs no allocation.
 fn canonical_path(path: &str) -> Option<String> {
-    let mut segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let trimmed = path.trim_end_matches('/');
     // ["", "scim", "v2", connector, endpoint, id or ".search", …]
-    let is_scim = segments.len() >= 3
-        && segments[1].eq_ignore_ascii_case("scim")
-        && segments[2].eq_ignore_ascii_case("v2");
-    if is_scim {
-        segments[1] = "scim";
-        segments[2] = "v2";
-        if let Some(endpoint) = segments.get_mut(4)
-            && let Some(canonical) = ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(endpoint))
-        {
-            *endpoint = canonical;
+    let segment = |i| trimmed.split('/').nth(i);
+    let is_scim = segment(1).is_some_and(|s| s.eq_ignore_ascii_case("scim"))
+        && segment(2).is_some_and(|s| s.eq_ignore_ascii_case("v2"));
+    let endpoint = segment(4).and_then(canonical_endpoint);
+    // The canonical spelling of segment `i`, where it has one.
+    let respell = |i: usize, segment: &str| -> Option<&'static str> {
+        match i {
+            _ if !is_scim => None,
+            1 => Some("scim"),
+            2 => Some("v2"),
+            4 => endpoint,
+            5 if matches!(endpoint, Some("Users" | "Groups"))
+                && segment.eq_ignore_ascii_case(".search") =>
+            {
+                Some(".search")
+            }
+            _ => None,
         }
-        let has_search = matches!(segments.get(4), Some(&("Users" | "Groups")));
-        if has_search
-            && let Some(search) = segments.get_mut(5)
-            && search.eq_ignore_ascii_case(".search")
-        {
-            *search = ".search";
-        }
-    }
-    let canonical = segments.join("/");
-    let canonical = if canonical.is_empty() {
-        "/".to_owned()
-    } else {
-        canonical
     };
+    let respelled = trimmed
+        .split('/')
+        .enumerate()
+        .any(|(i, s)| respell(i, s).is_some_and(|canonical| canonical != s));
+    if !respelled && (trimmed.len() == path.len() || path == "/") {
+        return None;
+    }
+    let mut canonical = String::with_capacity(path.len());
+    for (i, s) in trimmed.split('/').enumerate() {
+        if i > 0 {
+            canonical.push('/');
+        }
+        canonical.push_str(respell(i, s).unwrap_or(s));
+    }
+    if canonical.is_empty() {
+        canonical.push('/');
+    }
     (canonical != path).then_some(canonical)
+}
+
+/// An endpoint name in the route table's spelling, if it is one.
+fn canonical_endpoint(name: &str) -> Option<&'static str> {
+    ENDPOINTS
+        .iter()
+        .find(|canonical| canonical.eq_ignore_ascii_case(name))
+        .copied()
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use crate::cli::LogFormat;
 
 /// Installs the global subscriber. Logs go to stderr so that `--json` output stays clean.
 pub(crate) fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // Colours only for a terminal: escape codes in a log file or a journal are noise, and
     // writing them was a measurable part of every request's log line.
     let builder = tracing_subscriber::fmt()

@@ -34,7 +34,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -203,7 +202,7 @@ impl Ops {
     /// `/scim/v2/<anything>` (they get 401 or 404, but they would still mint a series each).
     /// So an id becomes a label only if it is a connector: one the store listed (refreshed
     /// every minute and at each scrape), or the one a request was just authenticated for
-    /// (`authenticated`, noted by the SCIM authentication in the request's [`AuthSlot`]: the
+    /// (`authenticated`, noted by the SCIM authentication in the request's [`Noted`]: the
     /// id as the connector knows it, not the path segment as sent, which a client may spell
     /// with percent-escapes). Other requests are counted with an empty connector label.
     fn connector_label<'a>(
@@ -320,85 +319,123 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Where the router notes the route template it matched, for [`track`], which runs outside
-/// the router and so never sees [`MatchedPath`] itself. A slot in the request rather than an
-/// extension of the response, because responses made outside the router (timeouts, panics)
-/// would not carry it.
+/// What the inner layers note about a request for [`Tracked::finish`], which runs outside
+/// the router and so never sees its extensions: the route template the router matched
+/// ([`note_route`]) and the connector the SCIM authentication let the request in for
+/// ([`note_authenticated`]; only an authenticated connector's id may become a new metric
+/// label). A slot in the request rather than an extension of the response, because responses
+/// made outside the router (timeouts, panics) would not carry it. One shared allocation per
+/// request for both.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RouteSlot(Arc<OnceLock<MatchedPath>>);
+pub(crate) struct Noted(Arc<NotedInner>);
 
-/// Where the SCIM authentication notes the connector a request was let in for, for
-/// [`track`] (which runs outside the router, like [`RouteSlot`]): only an authenticated
-/// connector's id may become a new metric label.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct AuthSlot(Arc<OnceLock<String>>);
+#[derive(Debug, Default)]
+struct NotedInner {
+    route: OnceLock<MatchedPath>,
+    authenticated: OnceLock<String>,
+}
 
-/// The SCIM authentication's half of [`AuthSlot`]: the request was let in for `connector`.
+/// The SCIM authentication's half of [`Noted`]: the request was let in for `connector`.
 pub(crate) fn note_authenticated(extensions: &axum::http::Extensions, connector: &str) {
-    if let Some(slot) = extensions.get::<AuthSlot>() {
-        let _ = slot.0.set(connector.to_owned());
+    if let Some(noted) = extensions.get::<Noted>() {
+        let _ = noted.0.authenticated.set(connector.to_owned());
     }
 }
 
-/// The router's half of [`RouteSlot`]: a layer on every route.
+/// The router's half of [`Noted`]: a layer on every route.
 pub(crate) async fn note_route(req: Request) -> Request {
-    if let (Some(slot), Some(path)) = (
-        req.extensions().get::<RouteSlot>(),
+    if let (Some(noted), Some(path)) = (
+        req.extensions().get::<Noted>(),
         req.extensions().get::<MatchedPath>(),
     ) {
-        let _ = slot.0.set(path.clone());
+        let _ = noted.0.route.set(path.clone());
     }
     req
 }
 
-/// The layer that measures every request and logs SCIM ones. It sits inside the request-id
-/// and trace layers (so the request id is set) and outside everything that can answer on its
-/// own (panics, timeouts, bare framework errors, routing), so it sees the final status.
-pub(crate) async fn track(ops: Ops, mut req: Request, next: Next) -> Response {
-    ops.start();
-    let started = Instant::now();
-    let route = RouteSlot::default();
-    req.extensions_mut().insert(route.clone());
-    let authenticated = AuthSlot::default();
-    req.extensions_mut().insert(authenticated.clone());
-    let method = method_label(req.method());
-    let scim = split_scim(req.uri().path());
-    let connector = scim.map(|(connector, _)| connector.to_owned());
-    let mut pending = match (scim, &connector) {
-        (Some((_, below)), Some(connector)) if ops.inner.options.request_log_days > 0 => Some(
-            request_log::Pending::new(&req, connector.clone(), below, ops.inner.clock.now()),
-        ),
-        _ => None,
-    };
-    if let Some(pending) = &mut pending {
-        pending.keep_body(&mut req);
-    }
+/// A request being measured and, on SCIM paths, logged: begun by [`Ops::begin`] before the
+/// request goes in, ended by [`Tracked::finish`] with its response. The layers call it inside
+/// the request-id and trace layers (so the request id is set) and outside everything that can
+/// answer on its own (panics, timeouts, bare framework errors, routing), so it sees the final
+/// status.
+#[derive(Debug)]
+pub(crate) struct Tracked {
+    ops: Ops,
+    started: Instant,
+    noted: Noted,
+    method: &'static str,
+    /// The `{connector}` segment of a SCIM path, as sent.
+    connector: Option<String>,
+    pending: Option<request_log::Pending>,
+}
 
-    let response = next.run(req).await;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-
-    if ops.inner.prometheus.is_some() {
-        let route = route.0.get();
-        let connector = connector
-            .as_deref()
-            .map(|c| ops.connector_label(c, authenticated.0.get()))
-            .unwrap_or_default();
-        let route = route.map_or("unmatched", MatchedPath::as_str);
-        ops.inner
-            .requests
-            .record(connector, route, method, status, elapsed);
-    }
-    match pending {
-        Some(mut pending) => {
-            if let Some(id) = authenticated.0.get() {
-                pending.authenticated_for(id);
-            }
-            let (response, entry) = pending.finish(response, elapsed).await;
-            ops.log(entry);
-            response
+impl Ops {
+    /// Starts tracking `req`: notes its method, connector and start, and begins its
+    /// request-log entry (keeping a copy of its body as the handler reads it).
+    pub(crate) fn begin(&self, req: &mut Request) -> Tracked {
+        self.start();
+        let started = Instant::now();
+        let noted = Noted::default();
+        req.extensions_mut().insert(noted.clone());
+        let method = method_label(req.method());
+        let scim = split_scim(req.uri().path());
+        let connector = scim.map(|(connector, _)| connector.to_owned());
+        let mut pending = match (scim, &connector) {
+            (Some((_, below)), Some(connector)) if self.inner.options.request_log_days > 0 => Some(
+                request_log::Pending::new(req, connector.clone(), below, self.inner.clock.now()),
+            ),
+            _ => None,
+        };
+        if let Some(pending) = &mut pending {
+            pending.keep_body(req);
         }
-        None => response,
+        Tracked {
+            ops: self.clone(),
+            started,
+            noted,
+            method,
+            connector,
+            pending,
+        }
+    }
+}
+
+impl Tracked {
+    /// Counts the request and offers its log entry; hands back the response (identical: an
+    /// error body read for the log is put back).
+    pub(crate) async fn finish(self, response: Response) -> Response {
+        let ops = &self.ops;
+        let elapsed = self.started.elapsed();
+        let status = response.status().as_u16();
+        let authenticated = self.noted.0.authenticated.get();
+
+        if ops.inner.prometheus.is_some() {
+            let connector = self
+                .connector
+                .as_deref()
+                .map(|c| ops.connector_label(c, authenticated))
+                .unwrap_or_default();
+            let route = self
+                .noted
+                .0
+                .route
+                .get()
+                .map_or("unmatched", MatchedPath::as_str);
+            ops.inner
+                .requests
+                .record(connector, route, self.method, status, elapsed);
+        }
+        match self.pending {
+            Some(mut pending) => {
+                if let Some(id) = authenticated {
+                    pending.authenticated_for(id);
+                }
+                let (response, entry) = pending.finish(response, elapsed).await;
+                ops.log(entry);
+                response
+            }
+            None => response,
+        }
     }
 }
 
