@@ -397,8 +397,17 @@ const SECRET_NAMES: &[&str] = &["authorization", "api_key", "apikey"];
 /// [`mask_secrets`]).
 #[must_use]
 pub fn is_secret_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|w| lower.contains(w)) || SECRET_NAMES.contains(&lower.as_str())
+    // Compared in place rather than through a lowercased copy: the request log asks this of
+    // every query parameter of every SCIM request.
+    let name = name.as_bytes();
+    let contains = |word: &str| {
+        name.windows(word.len())
+            .any(|window| window.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    SECRET_WORDS.iter().any(|word| contains(word))
+        || SECRET_NAMES
+            .iter()
+            .any(|whole| name.eq_ignore_ascii_case(whole.as_bytes()))
 }
 
 /// Whether a SCIM PATCH operation's `path` (RFC 7644 §3.5.2) points at a secret:

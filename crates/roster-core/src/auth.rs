@@ -31,10 +31,11 @@ pub struct Authenticator {
 }
 
 /// What was read of a token: the record, whether its connector exists and is enabled, when it
-/// was read, and when its use was last recorded.
+/// was read, and when its use was last recorded. Cheap to clone: every request takes a copy
+/// out of the map, and the record is shared rather than copied (three strings).
 #[derive(Debug, Clone)]
 struct Known {
-    record: TokenRecord,
+    record: Arc<TokenRecord>,
     connector_enabled: bool,
     read_at: OffsetDateTime,
     touched_at: Option<OffsetDateTime>,
@@ -122,7 +123,7 @@ impl Authenticator {
         }
         let touched_at = known.get(token_id).and_then(|k| k.touched_at);
         let entry = Known {
-            record,
+            record: Arc::new(record),
             connector_enabled,
             read_at: now,
             touched_at,

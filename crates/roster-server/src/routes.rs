@@ -279,11 +279,14 @@ fn canonicalize(req: &mut Request) {
 /// route table uses. A path already canonical (nearly every request) costs no allocation.
 fn canonical_path(path: &str) -> Option<String> {
     let trimmed = path.trim_end_matches('/');
-    // ["", "scim", "v2", connector, endpoint, id or ".search", …]
-    let segment = |i| trimmed.split('/').nth(i);
-    let is_scim = segment(1).is_some_and(|s| s.eq_ignore_ascii_case("scim"))
-        && segment(2).is_some_and(|s| s.eq_ignore_ascii_case("v2"));
-    let endpoint = segment(4).and_then(canonical_endpoint);
+    // ["", "scim", "v2", connector, endpoint, id or ".search", …]: only the first six can be
+    // respelled, and they are read once.
+    let mut head = [""; 6];
+    for (slot, segment) in head.iter_mut().zip(trimmed.split('/')) {
+        *slot = segment;
+    }
+    let is_scim = head[1].eq_ignore_ascii_case("scim") && head[2].eq_ignore_ascii_case("v2");
+    let endpoint = canonical_endpoint(head[4]);
     // The canonical spelling of segment `i`, where it has one.
     let respell = |i: usize, segment: &str| -> Option<&'static str> {
         match i {
@@ -299,10 +302,10 @@ fn canonical_path(path: &str) -> Option<String> {
             _ => None,
         }
     };
-    let respelled = trimmed
-        .split('/')
+    let respelled = head
+        .iter()
         .enumerate()
-        .any(|(i, s)| respell(i, s).is_some_and(|canonical| canonical != s));
+        .any(|(i, s)| respell(i, s).is_some_and(|canonical| canonical != *s));
     if !respelled && (trimmed.len() == path.len() || path == "/") {
         return None;
     }
