@@ -179,7 +179,7 @@ pub(crate) fn bare_errors(response: Response) -> Response {
     Response::from_parts(parts, body.into_body())
 }
 
-/// `CatchPanicLayer`'s handler: log the panic, tell the client nothing about it.
+/// A handler panicked: log the panic, tell the client nothing about it.
 pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     let message = panic
         .downcast_ref::<&str>()
