@@ -79,7 +79,15 @@ where
     T: Send + 'static,
 {
     fn run(&mut self, conn: &Conn) -> bool {
-        let result = (self.work)(conn);
+        // A job that panics fails alone (its writes are undone like any failed job's); the
+        // writer thread, and every write after it, goes on.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.work)(conn)))
+            .unwrap_or_else(|_| {
+                tracing::error!("a write job panicked; its writes are rolled back");
+                Err(StoreError::Backend(
+                    "the write job failed unexpectedly".into(),
+                ))
+            });
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -371,5 +379,38 @@ mod tests {
             out.push(t.await.unwrap());
         }
         out
+    }
+
+    /// A job that panics fails alone; the writer goes on with the next ones.
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let conn = Conn::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER UNIQUE)")
+            .unwrap();
+        let writer = Writer::spawn(conn, &path, Arc::new(NoHook)).unwrap();
+        let panicked = writer
+            .write(|conn| -> Result<(), StoreError> {
+                insert(conn, 1)?;
+                panic!("a bug in a job");
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(StoreError::Backend(_))),
+            "{panicked:?}"
+        );
+        writer.write(|conn| insert(conn, 2)).await.unwrap();
+        let xs: Vec<i64> = writer
+            .write(|conn| {
+                let mut s = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+                Ok(s.query_map([], |r| r.get(0))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap())
+            })
+            .await
+            .unwrap();
+        assert_eq!(xs, [2], "the panicking job's insert was rolled back");
     }
 }
