@@ -554,10 +554,15 @@ impl SyncJob {
         let mut created = Vec::new();
         let mut sp = Savepoint::default();
         match apply_user(conn, ws, &mut self.journal, &synced, &mut created, &mut sp) {
-            Ok(()) => Ok(synced.result),
+            Ok(()) => {
+                if sp.open {
+                    exec(conn, "RELEASE sync_user")?;
+                }
+                Ok(synced.result)
+            }
             Err(StoreError::Conflict(message)) => {
                 if sp.open {
-                    exec(conn, "ROLLBACK TO sync_user")?;
+                    exec(conn, "ROLLBACK TO sync_user; RELEASE sync_user")?;
                 }
                 self.journal.truncate(mark);
                 for id in created {
@@ -864,9 +869,9 @@ fn bool_int(b: bool) -> i64 {
 }
 
 /// The savepoint of one user's writes, opened by the first of them (`SAVEPOINT` rides along
-/// with that statement), and never released one by one (the writer's release of the job's
-/// savepoint releases every savepoint inside it; a rollback to `sync_user` goes back to the
-/// latest one, this user's).
+/// with that statement) and released when the user's writes are done or rolled back: a
+/// savepoint left open would make SQLite copy every page the rest of the batch touches into
+/// its journal.
 #[derive(Debug, Default)]
 struct Savepoint {
     open: bool,

@@ -23,8 +23,8 @@
 //!
 //! A [`BatchHook`] rides along: told when a batch begins and how each job ended, it writes
 //! what the batch's jobs left for it (the audit rows and sync results of the directory) just
-//! before the `COMMIT`, in one statement for the whole batch instead of one per job. If that
-//! write fails, the batch fails as a failed `COMMIT` would.
+//! before the `COMMIT`, with statements prepared once for the whole batch. If that write
+//! fails, the batch fails as a failed `COMMIT` would.
 //!
 //! When the [`Writer`] is dropped the channel closes; the thread finishes the jobs already
 //! queued, then closes its connection.
