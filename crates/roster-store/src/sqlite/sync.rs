@@ -356,12 +356,15 @@ impl SyncJob {
             let mark = self.journal.mark_all();
             exec(conn, "SAVEPOINT sync_batch")?;
             match self.sync_batched(conn, settings, &inputs, &mut ws) {
-                Ok(out) => return Ok(out),
+                Ok(out) => {
+                    exec(conn, "RELEASE sync_batch")?;
+                    return Ok(out);
+                }
                 Err(StoreError::Conflict(message)) => {
                     // Something the batch assumed did not hold (two renames in one
                     // statement, say): start again, one user at a time.
                     tracing::debug!(error = %message, "batched sync writes refused; one by one");
-                    exec(conn, "ROLLBACK TO sync_batch")?;
+                    exec(conn, "ROLLBACK TO sync_batch; RELEASE sync_batch")?;
                     self.journal.truncate_all(mark);
                     ws = Workset::new(&self.connector_id);
                     load_keyed(conn, &mut ws, settings, inputs.iter().map(|(i, _)| i), None)?;
