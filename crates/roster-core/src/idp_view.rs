@@ -191,23 +191,21 @@ impl IdpView {
     fn render(
         ep: &Endpoint<'_>,
         kind: ResourceKind,
-        r: &StoredResource,
+        r: StoredResource,
         projection: &Projection,
     ) -> Rendered {
         let location = ep.location(kind, &r.id);
-        let mut out = Map::new();
+        let mut body = r.body;
+        let mut out = Map::with_capacity(body.len() + 3);
         out.insert(
             "schemas".into(),
-            r.body.get("schemas").cloned().unwrap_or_else(|| {
+            body.shift_remove("schemas").unwrap_or_else(|| {
                 Value::Array(vec![Value::String(kind.schema().core.id.clone())])
             }),
         );
-        out.insert("id".into(), Value::String(r.id.clone()));
-        for (k, v) in &r.body {
-            if k != "schemas" {
-                out.insert(k.clone(), v.clone());
-            }
-        }
+        out.insert("id".into(), Value::String(r.id));
+        // The stored body is the resource's own: moved, not copied.
+        out.extend(body);
         if let Some(members) = &r.members {
             let list = members
                 .iter()
@@ -307,7 +305,7 @@ impl IdpView {
         if no_members && stored.members.is_none() {
             stored.members = Some(Vec::new());
         }
-        Ok(Self::render(ep, kind, &stored, projection))
+        Ok(Self::render(ep, kind, stored, projection))
     }
 
     /// `GET /Users/{id}`, `GET /Groups/{id}` (RFC 7644 §3.4.1).
@@ -323,7 +321,7 @@ impl IdpView {
             .get_resource(ep.connector_id, kind, id, Self::load(kind, projection))
             .await?
             .ok_or_else(|| not_found(kind, id))?;
-        Ok(Self::render(ep, kind, &stored, projection))
+        Ok(Self::render(ep, kind, stored, projection))
     }
 
     /// `GET /Users`, `GET /Groups` with a query (RFC 7644 §3.4.2): a ListResponse.
@@ -341,13 +339,12 @@ impl IdpView {
             paging: query.paging.clone(),
             load: Self::load(kind, &query.projection),
         };
-        let page = self
+        let mut page = self
             .store
             .query_resources(ep.connector_id, kind, &rq)
             .await?;
-        let resources: Vec<Value> = page
-            .items
-            .iter()
+        let resources: Vec<Value> = std::mem::take(&mut page.items)
+            .into_iter()
             .map(|r| Self::render(ep, kind, r, &query.projection).body)
             .collect();
         let response = match &query.paging {
@@ -418,7 +415,7 @@ impl IdpView {
             want -= page.items.len() as u64;
             resources.extend(
                 page.items
-                    .iter()
+                    .into_iter()
                     .map(|r| Self::render(ep, kind, r, &query.projection).body),
             );
         }
@@ -474,7 +471,7 @@ impl IdpView {
                 .await?
                 .ok_or_else(|| not_found(kind, &resource.id))?
         };
-        Ok(Self::render(ep, kind, &resource, projection))
+        Ok(Self::render(ep, kind, resource, projection))
     }
 
     /// `PATCH /Users/{id}`, `PATCH /Groups/{id}` (RFC 7644 §3.5.2).
@@ -522,7 +519,7 @@ impl IdpView {
             return Ok(Self::render(
                 ep,
                 kind,
-                &updated.resource,
+                updated.resource,
                 &Projection::default(),
             ));
         }
