@@ -330,7 +330,7 @@ impl IdpView {
         ep: &Endpoint<'_>,
         kind: ResourceKind,
         query: &ListQuery,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<ListResponse, ScimError> {
         query.validate(kind.schema())?;
         let rq = ResourceQuery {
             filter: query.filter.clone(),
@@ -358,7 +358,7 @@ impl IdpView {
                 page.previous_cursor,
             ),
         };
-        Ok(response.to_json())
+        Ok(response)
     }
 
     /// `POST /Users/.search`, `POST /Groups/.search`, and `POST /.search` across both when
@@ -368,7 +368,7 @@ impl IdpView {
         ep: &Endpoint<'_>,
         kind: Option<ResourceKind>,
         body: &Value,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<ListResponse, ScimError> {
         let query = SearchRequest::from_json(body)?.into_query(&self.limits.query)?;
         if let Some(kind) = kind {
             return self.list(ep, kind, &query).await;
@@ -378,7 +378,11 @@ impl IdpView {
 
     /// A root search: users first, then groups, paged as one list. A filter that names an
     /// attribute only one type has searches that type only.
-    async fn search_root(&self, ep: &Endpoint<'_>, query: &ListQuery) -> Result<Value, ScimError> {
+    async fn search_root(
+        &self,
+        ep: &Endpoint<'_>,
+        query: &ListQuery,
+    ) -> Result<ListResponse, ScimError> {
         let Paging::Index { start_index, count } = query.paging else {
             return Err(ScimError::invalid_value(
                 "cursor paging is not supported for a search across resource types",
@@ -419,7 +423,7 @@ impl IdpView {
                     .map(|r| Self::render(ep, kind, r, &query.projection).body),
             );
         }
-        Ok(ListResponse::index(resources, total, start_index).to_json())
+        Ok(ListResponse::index(resources, total, start_index))
     }
 
     /// `PUT /Users/{id}`, `PUT /Groups/{id}` (RFC 7644 §3.5.1).

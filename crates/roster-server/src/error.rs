@@ -149,9 +149,9 @@ pub(crate) fn scim_error(e: &ScimError) -> Response {
 
 /// A JSON body with `Content-Type: application/scim+json`.
 #[must_use]
-pub(crate) fn scim_json(status: StatusCode, body: &serde_json::Value) -> Response {
+pub(crate) fn scim_json(status: StatusCode, body: &impl serde::Serialize) -> Response {
     // Room for a typical resource or one-result list up front: growing from serde_json's 128
-    // bytes took three reallocations per lookup. Serialising a `Value` cannot fail.
+    // bytes took three reallocations per lookup. Serialising SCIM messages cannot fail.
     let mut bytes = Vec::with_capacity(1024);
     let _ = serde_json::to_writer(&mut bytes, body);
     let mut response = Response::new(Body::from(bytes));
