@@ -353,7 +353,7 @@ def cmd_report(args):
         cpu = [
             [r.get("cpu_us_per_request") for r in runs[(server, test)]] for server in ("limit", "roster")
         ]
-        row("  server CPU us/request", *(" ".join(str(c) for c in cs) for cs in cpu))
+        row("  server CPU us/request", *("/".join(f"{c:.0f}" if c else "-" for c in cs) for cs in cpu))
     print()
     small, large = (str(n) for n in members["sizes"])
     row(f"PATCH +/-{members['delta']} members", f"{small} members", f"{large} members", "ratio")
