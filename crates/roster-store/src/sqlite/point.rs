@@ -24,7 +24,7 @@ use roster_core::store::{Load, ResourceKind, StoredResource};
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use super::filter::{Bound, CI_COLLATION, Sql, ci_order};
-use super::resources::{RowParts, linked_column, resource_from};
+use super::resources::resource_row;
 
 /// The most point-read connections: at most one per thread that runs store code at once
 /// (the runtime's workers), and each holds a page cache, so a few.
@@ -68,7 +68,7 @@ impl PointReads {
         }
     }
 
-    /// The rows `query` selects (the columns [`resource_from`] reads), or `None` if the pool
+    /// The rows `query` selects (the columns [`resource_row`] reads), or `None` if the pool
     /// must answer (see the module docs).
     pub(crate) fn resources(
         &self,
@@ -153,21 +153,9 @@ fn read(
 ) -> Result<Vec<(i64, StoredResource)>, Failure> {
     let mut statement = conn.prepare_cached(text)?;
     let mut rows = statement.query(params_from_iter(values))?;
-    let has_linked = linked_column(kind, load).is_some();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let body: String = row.get(5)?;
-        let linked: Option<String> = if has_linked { row.get(6)? } else { None };
-        let parts = RowParts {
-            seq: row.get(0)?,
-            id: row.get(1)?,
-            version: row.get(2)?,
-            created_ms: row.get(3)?,
-            modified_ms: row.get(4)?,
-            body: &body,
-            linked: linked.as_deref(),
-        };
-        out.push(resource_from(parts, kind, load).map_err(Failure::Row)?);
+        out.push(resource_row(row, kind, load).map_err(Failure::Row)?);
     }
     Ok(out)
 }

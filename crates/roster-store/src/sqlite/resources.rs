@@ -79,61 +79,26 @@ pub(super) fn linked_column(kind: ResourceKind, load: Load) -> Option<&'static s
     }
 }
 
-/// A resource row (with the [`linked_column`] for `load`, if any): its sequence number and
-/// the resource.
+/// A resource row (with the [`linked_column`] for `load`, if any), from whichever driver
+/// ran the query: its sequence number and the resource.
 pub(super) fn resource_row(
     row: &impl Cells,
     kind: ResourceKind,
     load: Load,
 ) -> Result<(i64, StoredResource), StoreError> {
-    let body = row.text_req(5)?;
-    let linked = if linked_column(kind, load).is_some() {
-        Some(row.text_req(6)?)
-    } else {
-        None
-    };
-    let parts = RowParts {
-        seq: row.int_req(0)?,
+    let mut resource = StoredResource {
         id: row.text_req(1)?,
         version: row.int_req(2)?,
-        created_ms: row.int_req(3)?,
-        modified_ms: row.int_req(4)?,
-        body: &body,
-        linked: linked.as_deref(),
-    };
-    resource_from(parts, kind, load)
-}
-
-/// The columns of a resource row, read by whichever driver ran the query.
-pub(super) struct RowParts<'a> {
-    pub(super) seq: i64,
-    pub(super) id: String,
-    pub(super) version: i64,
-    pub(super) created_ms: i64,
-    pub(super) modified_ms: i64,
-    pub(super) body: &'a str,
-    /// The [`linked_column`], when the query has it.
-    pub(super) linked: Option<&'a str>,
-}
-
-/// The sequence number and the resource of a row's columns.
-pub(super) fn resource_from(
-    parts: RowParts<'_>,
-    kind: ResourceKind,
-    load: Load,
-) -> Result<(i64, StoredResource), StoreError> {
-    let mut resource = StoredResource {
-        id: parts.id,
-        version: parts.version,
-        created: from_ms(parts.created_ms)?,
-        last_modified: from_ms(parts.modified_ms)?,
-        body: serde_json::from_str(parts.body).map_err(StoreError::backend)?,
+        created: from_ms(row.int_req(3)?)?,
+        last_modified: from_ms(row.int_req(4)?)?,
+        body: serde_json::from_str(&row.text_req(5)?).map_err(StoreError::backend)?,
         members: None,
         groups: None,
     };
     if linked_column(kind, load).is_some() {
-        let text = parts.linked.unwrap_or("[]");
-        let linked: Vec<Vec<Value>> = serde_json::from_str(text).map_err(StoreError::backend)?;
+        let text = row.text(6)?;
+        let linked: Vec<Vec<Value>> =
+            serde_json::from_str(text.as_deref().unwrap_or("[]")).map_err(StoreError::backend)?;
         let text_at = |l: &[Value], i: usize| l.get(i).and_then(Value::as_str).map(str::to_owned);
         match kind {
             ResourceKind::Group => {
@@ -161,7 +126,7 @@ pub(super) fn resource_from(
             }
         }
     }
-    Ok((parts.seq, resource))
+    Ok((row.int_req(0)?, resource))
 }
 
 /// The query of one resource by id: [`COLUMNS`] (and the [`linked_column`] for `load`).

@@ -15,8 +15,8 @@ use sqlx::sqlite::SqliteRow;
 pub(super) use super::exec::write_error;
 use super::{backend, exec, from_ms};
 
-/// A row read from the pool (sqlx) or on the writer's connection ([`exec::Row`]): the
-/// column types directory rows hold.
+/// A row read from the pool (sqlx), on a direct connection, or on the writer's
+/// ([`exec::Row`]): the column types resource and directory rows hold.
 pub(super) trait Cells {
     /// An integer column.
     fn int(&self, i: usize) -> Result<Option<i64>, StoreError>;
@@ -43,6 +43,15 @@ impl Cells for SqliteRow {
     }
     fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
         self.try_get(i).map_err(backend)
+    }
+}
+
+impl Cells for rusqlite::Row<'_> {
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.get(i).map_err(backend)
+    }
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.get(i).map_err(backend)
     }
 }
 
