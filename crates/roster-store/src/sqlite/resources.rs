@@ -23,8 +23,7 @@ use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
 use super::exec::{
-    Conn, Query, Row, is_foreign_key_violation, is_unique_violation, message, query, query_as,
-    query_scalar,
+    Conn, is_foreign_key_violation, is_unique_violation, message, query, query_as, query_scalar,
 };
 use super::filter::Sql;
 use super::rows::Cells;
@@ -337,63 +336,37 @@ fn distinct(members: impl IntoIterator<Item = Member>) -> Vec<Member> {
 }
 
 /// The statements that insert a user and its email rows.
-macro_rules! insert_user_sql {
-    () => {
-        "INSERT INTO scim_users (connector_id, id, version, created_ms, modified_ms, \
-         user_name_lc, external_id, display_name_lc, body) \
-         VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?); \
-         INSERT INTO scim_user_emails (user_seq, connector_id, value_lc, type_lc) \
-         SELECT u.seq, u.connector_id, e.value ->> 0, e.value ->> 1 \
-         FROM scim_users AS u, json_each(?) AS e \
-         WHERE u.connector_id = ? AND u.id = ?;"
-    };
-}
-pub(super) use insert_user_sql;
+const INSERT_USER: &str = "INSERT INTO scim_users (connector_id, id, version, created_ms, \
+     modified_ms, user_name_lc, external_id, display_name_lc, body) \
+     VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?); \
+     INSERT INTO scim_user_emails (user_seq, connector_id, value_lc, type_lc) \
+     SELECT u.seq, u.connector_id, e.value ->> 0, e.value ->> 1 \
+     FROM scim_users AS u, json_each(?) AS e \
+     WHERE u.connector_id = ? AND u.id = ?";
 
-/// A query on the write connection.
-pub(super) type WriteQuery<'q> = Query<'q>;
-
-/// A statement to run right after a user insert: `sql` is the whole text,
-/// [`insert_user_sql`] followed by it, and `bind` binds its own values after the insert's.
-pub(super) struct Then<'q> {
-    pub(super) sql: &'static str,
-    pub(super) bind: Box<dyn FnOnce(WriteQuery<'q>) -> WriteQuery<'q> + 'q>,
-}
-
-/// Creates a user and, right after, runs `then`: the sync of a new user looks up
-/// the directory user holding its username, or writes the directory user, this way. Returns
-/// the rows `then` returned.
-pub(super) fn create_user_then<'q>(
+/// Inserts a new user and its email rows (a `userName` taken is [`StoreError::Conflict`]).
+pub(super) fn insert_user(
     conn: &Conn,
-    connector_id: &'q str,
-    new: &'q NewResource,
+    connector_id: &str,
+    new: &NewResource,
     at: OffsetDateTime,
-    then: Option<Then<'q>>,
-) -> Result<Vec<Row>, StoreError> {
+) -> Result<(), StoreError> {
     let at = to_ms(at);
-    let text = body_text(&new.body)?;
     let ix = Indexed::user(&new.body);
-    let (sql, bind) = match then {
-        Some(t) => (t.sql, Some(t.bind)),
-        None => (insert_user_sql!(), None),
-    };
-    let q = query(sql)
+    query(INSERT_USER)
         .bind(connector_id)
         .bind(&new.id)
         .bind(at)
         .bind(at)
-        .bind(ix.user_name_lc.clone())
-        .bind(ix.external_id.clone())
-        .bind(ix.display_name_lc.clone())
-        .bind(text)
+        .bind(ix.user_name_lc.as_deref())
+        .bind(ix.external_id.as_deref())
+        .bind(ix.display_name_lc.as_deref())
+        .bind(body_text(&new.body)?)
         .bind(emails_json(&ix.emails))
         .bind(connector_id)
-        .bind(&new.id);
-    let q = match bind {
-        Some(bind) => bind(q),
-        None => q,
-    };
-    q.fetch_all(conn)
+        .bind(&new.id)
+        .execute(conn)
+        .map(drop)
         .map_err(|e| write_error(e, ResourceKind::User, &ix))
 }
 
@@ -419,7 +392,7 @@ pub(super) fn create(
     at: OffsetDateTime,
 ) -> Result<StoredResource, StoreError> {
     if kind == ResourceKind::User {
-        create_user_then(conn, connector_id, &new, at, None)?;
+        insert_user(conn, connector_id, &new, at)?;
         return created(new, at);
     }
     let connector_id = connector_id.to_owned();

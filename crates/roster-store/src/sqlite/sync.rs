@@ -39,7 +39,7 @@ use serde_json::{Map, Value, json};
 
 use super::exec::{Conn, query, query_as, query_scalar};
 use super::journal::Journal;
-use super::resources::{self, insert_user_sql};
+use super::resources;
 use super::rows::{
     USER_WIDTH, attributes_json, group_columns, group_row, int_ids, origin, row_id, texts,
     user_columns, user_row, write_error,
@@ -195,31 +195,23 @@ const DEFERRED_WRITES: &str = "UPDATE dir_users SET username = e.value ->> 1, \
      SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2 FROM json_each(?) AS e WHERE true \
      ON CONFLICT (user_id, group_id) DO UPDATE SET origin = excluded.origin";
 
-/// The holder of a username in a directory (after a user insert: `?` directory, username).
-macro_rules! holder_sql {
-    () => {
-        concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM dir_users AS u WHERE u.directory_id = ? AND u.username_lc = ?"
-        )
-    };
-}
+/// The holder of a username in a directory (`?` directory, username).
+const HOLDER: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM dir_users AS u WHERE u.directory_id = ? AND u.username_lc = ?"
+);
 
 /// A new directory user, unless someone holds its username or a user is linked to its SCIM
-/// id already (after a user insert: the user's data, `modified_ms`, directory, `created_ms`,
-/// then directory and username, directory and SCIM id).
-macro_rules! insert_unless_held_sql {
-    () => {
-        "INSERT INTO dir_users (username, username_lc, display_name, email, first_name, \
-         last_name, active, attributes, last_login_ms, idp_id, cleanup_reason, cleanup_action, \
-         anonymized, modified_ms, directory_id, created_ms) \
-         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
-         WHERE NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? AND username_lc = ?) \
-         AND NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? AND idp_id = ?) \
-         RETURNING id"
-    };
-}
+/// id already (the user's data, `modified_ms`, directory, `created_ms`, then directory and
+/// username, directory and SCIM id).
+const INSERT_UNLESS_HELD: &str = "INSERT INTO dir_users (username, username_lc, display_name, \
+     email, first_name, last_name, active, attributes, last_login_ms, idp_id, cleanup_reason, \
+     cleanup_action, anonymized, modified_ms, directory_id, created_ms) \
+     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+     WHERE NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? AND username_lc = ?) \
+     AND NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? AND idp_id = ?) \
+     RETURNING id";
 
 /// The syncs of one write job (see the module docs).
 #[derive(Debug)]
@@ -1422,7 +1414,7 @@ pub(super) fn create_user(
 ) -> Result<StoredResource, StoreError> {
     let mut job = SyncJob::begin(conn, shared, connector_id, ctx, SyncSource::Scim)?;
     let Ok(settings) = job.settings() else {
-        resources::create_user_then(conn, connector_id, &new, ctx.at, None)?;
+        resources::insert_user(conn, connector_id, &new, ctx.at)?;
         let users = vec![ScimUser::Present {
             id: new.id.clone(),
             body: None,
@@ -1449,7 +1441,7 @@ pub(super) fn create_user(
     let directory = connector_id.to_owned();
     let Some(name) = input.username().map(fold_name) else {
         // The mapping failed: nothing to look up.
-        resources::create_user_then(conn, connector_id, &new, ctx.at, None)?;
+        resources::insert_user(conn, connector_id, &new, ctx.at)?;
         job.sync_inputs(conn, &settings, vec![(input, scim_name)], Some(Vec::new()))?;
         job.finish(shared);
         return resources::created(new, ctx.at);
@@ -1458,7 +1450,7 @@ pub(super) fn create_user(
         match &alone.user {
             // Filtered: the result does not depend on the directory.
             None => {
-                resources::create_user_then(conn, connector_id, &new, ctx.at, None)?;
+                resources::insert_user(conn, connector_id, &new, ctx.at)?;
                 job.journal.outcome(
                     SyncSubject::User,
                     &new.id,
@@ -1469,29 +1461,20 @@ pub(super) fn create_user(
                 job.finish(shared);
                 return resources::created(new, ctx.at);
             }
-            // Created unless a user holds the username: written by the insert's query,
-            // on that condition.
+            // Created unless a user holds the username: one conditional insert.
             Some(UserChange::Create { data, events }) => {
                 let at = to_ms(ctx.at);
-                let (d, n, scim_id) = (directory.clone(), name.clone(), new.id.clone());
-                let row = {
-                    let data = data.clone();
-                    let then = resources::Then {
-                        sql: concat!(insert_user_sql!(), " ", insert_unless_held_sql!()),
-                        bind: Box::new(move |q| {
-                            bind_user!(q, &data, at)
-                                .bind(d.clone())
-                                .bind(at)
-                                .bind(d.clone())
-                                .bind(n)
-                                .bind(d)
-                                .bind(scim_id)
-                        }),
-                    };
-                    resources::create_user_then(conn, connector_id, &new, ctx.at, Some(then))?
-                };
-                if let Some(row) = row.first() {
-                    let id: i64 = row.try_get(0).map_err(backend)?;
+                resources::insert_user(conn, connector_id, &new, ctx.at)?;
+                let id: Option<i64> = bind_user!(query_scalar(INSERT_UNLESS_HELD), data, at)
+                    .bind(&directory)
+                    .bind(at)
+                    .bind(&directory)
+                    .bind(&name)
+                    .bind(&directory)
+                    .bind(&new.id)
+                    .fetch_optional(conn)
+                    .map_err(write_error)?;
+                if let Some(id) = id {
                     job.journal.audit(
                         Some(&directory),
                         SubjectKind::User,
@@ -1520,12 +1503,12 @@ pub(super) fn create_user(
             _ => {}
         }
     }
-    let then = resources::Then {
-        sql: concat!(insert_user_sql!(), " ", holder_sql!()),
-        bind: Box::new(move |q| q.bind(directory).bind(name)),
-    };
-    let rows = resources::create_user_then(conn, connector_id, &new, ctx.at, Some(then))?;
-    let holders = rows
+    resources::insert_user(conn, connector_id, &new, ctx.at)?;
+    let holders = query(HOLDER)
+        .bind(&directory)
+        .bind(&name)
+        .fetch_all(conn)
+        .map_err(backend)?
         .iter()
         .map(|r| user_row(r, 0))
         .collect::<Result<Vec<_>, _>>()?;
@@ -1817,13 +1800,6 @@ mod tests {
     async fn plans_use_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("plan.db")).await.unwrap();
-        let insert_unless_held = "INSERT INTO dir_users (username, username_lc, display_name, email, first_name, \
-             last_name, active, attributes, last_login_ms, idp_id, cleanup_reason, \
-             cleanup_action, anonymized, modified_ms, directory_id, created_ms) \
-             SELECT 'a', 'a', 'a', NULL, NULL, NULL, 1, '{}', NULL, NULL, NULL, NULL, 0, 0, \
-             'c', 0 WHERE NOT EXISTS (SELECT 1 FROM dir_users WHERE directory_id = ? \
-             AND username_lc = ?) AND NOT EXISTS (SELECT 1 FROM dir_users \
-             WHERE directory_id = ? AND idp_id = ?)";
         let statements = [
             ("SCIM_GROUPS", SCIM_GROUPS, 2),
             ("SCIM_USERS", SCIM_USERS, 2),
@@ -1833,8 +1809,8 @@ mod tests {
             ("GROUP_LOOKUPS", GROUP_LOOKUPS, 3),
             ("LINKED_OR_HOLDING", LINKED_OR_HOLDING, 3),
             ("COPY_SOURCES", COPY_SOURCES, 2),
-            ("holder", holder_sql!(), 2),
-            ("insert_unless_held", insert_unless_held, 4),
+            ("holder", HOLDER, 2),
+            ("INSERT_UNLESS_HELD", INSERT_UNLESS_HELD, 20),
         ];
         let plans = store
             .read_snapshot(move |conn| {
