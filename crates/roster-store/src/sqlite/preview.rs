@@ -344,10 +344,12 @@ macro_rules! batch {
             $groups,
         );
         let pinned = $pinned;
+        // The cache is only a shortcut: a second run of the job (see `writer`) maps anew.
+        let mut groups = Some(groups);
         $writer
             .write(move |$conn| {
                 let mut $job = SyncJob::begin($conn, &shared, &$cid, &ctx, SyncSource::Apply)?
-                    .with_idp_groups(groups.clone());
+                    .with_idp_groups(groups.take().unwrap_or_default());
                 if $job.version() != pinned {
                     return Err(changed_settings(pinned, $job.version()));
                 }

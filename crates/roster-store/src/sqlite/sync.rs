@@ -50,7 +50,7 @@ use crate::workset::{Synced, Workset};
 
 /// The mapped IdP groups, by SCIM id, with the version they were mapped at: kept across the
 /// batches of an apply so each group is mapped once while it does not change.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(super) struct IdpGroupCache(HashMap<String, (i64, IdpGroup)>);
 
 /// A SCIM user to sync.
