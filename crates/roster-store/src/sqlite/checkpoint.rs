@@ -122,18 +122,27 @@ mod tests {
 
     use super::*;
 
-    /// Commits reach the database file through the checkpoint thread, not the writer.
-    #[test]
-    fn committed_pages_are_copied_beside_the_writer() {
+    const DB: &str = "c.db";
+
+    /// A new WAL database with a table `t (x TEXT)`, automatic checkpoints off as on the
+    /// writer, and its checkpoint thread.
+    fn database() -> (tempfile::TempDir, Connection, Checkpoints) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
+        let path = dir.path().join(DB);
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
-             CREATE TABLE t (x TEXT)",
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (x TEXT)",
         )
         .unwrap();
         let checkpoints = Checkpoints::spawn(&path).unwrap();
+        (dir, conn, checkpoints)
+    }
+
+    /// Commits reach the database file through the checkpoint thread, not the writer.
+    #[test]
+    fn committed_pages_are_copied_beside_the_writer() {
+        let (dir, conn, checkpoints) = database();
+        let path = dir.path().join(DB);
         let size = || std::fs::metadata(&path).unwrap().len();
         let before = size();
         conn.execute(
@@ -159,15 +168,8 @@ mod tests {
     /// starts the WAL over.
     #[test]
     fn a_long_wal_is_checkpointed_by_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
-             CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a')",
-        )
-        .unwrap();
-        let checkpoints = Checkpoints::spawn(&path).unwrap();
+        let (_dir, conn, checkpoints) = database();
+        conn.execute("INSERT INTO t VALUES ('a')", []).unwrap();
         checkpoints.frames.store(RESTART_FRAMES, Ordering::Relaxed);
         checkpoints.committed(&conn);
         assert_eq!(checkpoints.frames.load(Ordering::Relaxed), 0);

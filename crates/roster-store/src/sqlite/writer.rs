@@ -305,6 +305,21 @@ mod tests {
         }
     }
 
+    const DB: &str = "w.db";
+
+    /// A writer on a new database with a table `t (x INTEGER UNIQUE)` (the directory goes
+    /// when the returned handle is dropped).
+    fn writer() -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB);
+        let conn = Conn::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER UNIQUE)")
+            .unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        let writer = Writer::spawn(conn, &path, Arc::new(NoHook)).unwrap();
+        (dir, writer)
+    }
+
     fn insert(conn: &Conn, x: i64) -> Result<(), StoreError> {
         conn.execute("INSERT INTO t (x) VALUES (?)", [x])
             .map(drop)
@@ -315,13 +330,9 @@ mod tests {
     /// others' stand, and the batch's jobs ran twice (without savepoints, then with them).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_job_is_undone_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.db");
-        let conn = Conn::open(&path).unwrap();
-        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER UNIQUE)")
-            .unwrap();
-        conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let writer = Arc::new(Writer::spawn(conn, &path, Arc::new(NoHook)).unwrap());
+        let (dir, writer) = writer();
+        let path = dir.path().join(DB);
+        let writer = Arc::new(writer);
 
         // Another connection holds the write lock: the writer waits in its first batch while
         // the jobs under test queue up behind it.
@@ -384,12 +395,7 @@ mod tests {
     /// A job that panics fails alone; the writer goes on with the next ones.
     #[tokio::test]
     async fn a_panicking_job_fails_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.db");
-        let conn = Conn::open(&path).unwrap();
-        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER UNIQUE)")
-            .unwrap();
-        let writer = Writer::spawn(conn, &path, Arc::new(NoHook)).unwrap();
+        let (_dir, writer) = writer();
         let panicked = writer
             .write(|conn| -> Result<(), StoreError> {
                 insert(conn, 1)?;

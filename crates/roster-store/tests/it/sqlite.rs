@@ -10,6 +10,21 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::{at, connector, create, ctx, get, user_body};
 
+/// Another connection that holds the file's write lock (`BEGIN IMMEDIATE`) until it commits:
+/// the store's writer waits in its next batch while jobs queue up behind it.
+async fn hold_write_lock(path: &std::path::Path) -> sqlx::SqliteConnection {
+    let mut blocker = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    blocker
+}
+
 #[tokio::test]
 async fn urls_choose_the_backend() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,15 +126,7 @@ async fn queued_writes_share_one_commit() {
     create(&store, "c", ResourceKind::User, "taken", user_body("taken")).await;
 
     // Another connection holds the write lock, so the writer's next BEGIN waits…
-    let mut blocker = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    let mut blocker = hold_write_lock(&path).await;
 
     let before = sqlite.writer_counts();
     let n = 30u64;
@@ -193,15 +200,7 @@ async fn dropping_the_store_finishes_queued_writes() {
     let store: Arc<dyn Store> = sqlite.clone();
     connector(&store, "c").await;
 
-    let mut blocker = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    let mut blocker = hold_write_lock(&path).await;
     let mut tasks = Vec::new();
     for i in 0..5 {
         let store = Arc::clone(&store);
@@ -290,15 +289,7 @@ async fn a_create_queued_behind_a_settings_change_maps_under_the_new_settings() 
     .await;
 
     // The writer waits for another connection's lock while the change and the create queue.
-    let mut blocker = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    let mut blocker = hold_write_lock(&path).await;
     let before = sqlite.writer_counts();
     let change = {
         let store = Arc::clone(&store);
