@@ -593,6 +593,17 @@ impl SyncCounters {
         }
     }
 
+    /// Adds another set of counters to these.
+    pub fn merge(&mut self, other: &Self) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.disabled += other.disabled;
+        self.deleted += other.deleted;
+        self.filtered += other.filtered;
+        self.failed += other.failed;
+    }
+
     /// Whether nothing was counted.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -307,7 +307,7 @@ impl SyncTotals {
 fn fold(sealed: Sealed, runs: &[SyncRun], now: OffsetDateTime) -> (SyncCounters, Sealed) {
     let mut total = sealed.counters;
     for run in runs {
-        add(&mut total, &run.counters);
+        total.merge(&run.counters);
     }
     let boundary = runs
         .iter()
@@ -319,7 +319,7 @@ fn fold(sealed: Sealed, runs: &[SyncRun], now: OffsetDateTime) -> (SyncCounters,
     }
     let mut counters = sealed.counters;
     for run in runs.iter().filter(|run| run.started_at < boundary) {
-        add(&mut counters, &run.counters);
+        counters.merge(&run.counters);
     }
     (
         total,
@@ -328,16 +328,6 @@ fn fold(sealed: Sealed, runs: &[SyncRun], now: OffsetDateTime) -> (SyncCounters,
             counters,
         },
     )
-}
-
-fn add(total: &mut SyncCounters, run: &SyncCounters) {
-    total.created += run.created;
-    total.updated += run.updated;
-    total.unchanged += run.unchanged;
-    total.disabled += run.disabled;
-    total.deleted += run.deleted;
-    total.filtered += run.filtered;
-    total.failed += run.failed;
 }
 
 /// The counters by outcome name (the names `sync_outcomes` uses).

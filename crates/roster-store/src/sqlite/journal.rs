@@ -195,19 +195,9 @@ impl Journal {
                 .entry((connector_id, self.run_ms, self.source.as_str()))
                 .or_insert((self.at_ms, SyncCounters::default()));
             run.0 = run.0.max(self.at_ms);
-            merge(&mut run.1, &self.counters);
+            run.1.merge(&self.counters);
         }
     }
-}
-
-fn merge(into: &mut SyncCounters, c: &SyncCounters) {
-    into.created += c.created;
-    into.updated += c.updated;
-    into.unchanged += c.unchanged;
-    into.disabled += c.disabled;
-    into.deleted += c.deleted;
-    into.filtered += c.filtered;
-    into.failed += c.failed;
 }
 
 /// Rows waiting for the commit.
@@ -228,7 +218,7 @@ impl Rows {
                 .entry(key)
                 .or_insert((last, SyncCounters::default()));
             run.0 = run.0.max(last);
-            merge(&mut run.1, &counters);
+            run.1.merge(&counters);
         }
     }
 
