@@ -258,21 +258,43 @@ impl SqliteStore {
 /// The writer's connection: the pool's settings (module docs), read-write, and a statement
 /// cache that holds the whole write path.
 fn open_writer(path: &Path) -> rusqlite::Result<exec::Conn> {
-    use rusqlite::OpenFlags;
-    // NO_MUTEX: only the writer thread uses it.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = exec::Conn::open_with_flags(path, flags)?;
+    let conn = open_direct(path, CACHE_KIB, BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Checkpoints run beside the writer (`checkpoint`), not after its commits.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "journal_size_limit", checkpoint::JOURNAL_SIZE_LIMIT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", CACHE_KIB)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.create_collation(filter::CI_COLLATION, filter::ci_order)?;
     conn.set_prepared_statement_cache_capacity(exec::STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// A direct (rusqlite) connection with what every connection of the store has: used by one
+/// thread at a time (`NO_MUTEX`), temporary storage in memory, the `scim_ci` collation, and
+/// the given page cache and busy timeout. No `CREATE`: the store made the file when it opened.
+pub(crate) fn open_direct(
+    path: &Path,
+    cache_kib: &str,
+    busy: Duration,
+) -> rusqlite::Result<exec::Conn> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = exec::Conn::open_with_flags(path, flags)?;
+    conn.pragma_update(None, "cache_size", cache_kib)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(busy)?;
+    conn.create_collation(filter::CI_COLLATION, filter::ci_order)?;
+    Ok(conn)
+}
+
+/// A read-only [`open_direct`] connection: it cannot write by accident.
+pub(crate) fn open_direct_reader(
+    path: &Path,
+    cache_kib: &str,
+    busy: Duration,
+) -> rusqlite::Result<exec::Conn> {
+    let conn = open_direct(path, cache_kib, busy)?;
+    conn.pragma_update(None, "query_only", "ON")?;
     Ok(conn)
 }
 
@@ -287,7 +309,7 @@ impl SqliteStore {
     {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = open_reader(&path).map_err(backend)?;
+            let conn = open_direct_reader(&path, CACHE_KIB, BUSY_TIMEOUT).map_err(backend)?;
             conn.execute_batch("BEGIN").map_err(backend)?;
             let result = read(&conn);
             // A read transaction: ending it changes nothing.
@@ -297,19 +319,6 @@ impl SqliteStore {
         .await
         .map_err(backend)?
     }
-}
-
-/// A read-only connection with the pool's settings, for [`SqliteStore::read_snapshot`].
-fn open_reader(path: &Path) -> rusqlite::Result<exec::Conn> {
-    use rusqlite::OpenFlags;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = exec::Conn::open_with_flags(path, flags)?;
-    conn.pragma_update(None, "query_only", "ON")?;
-    conn.pragma_update(None, "cache_size", CACHE_KIB)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.create_collation(filter::CI_COLLATION, filter::ci_order)?;
-    Ok(conn)
 }
 
 /// An error that is nobody's fault but the backend's (sqlx's or SQLite's own).

@@ -21,9 +21,9 @@ use std::sync::{Mutex, PoisonError};
 
 use roster_core::StoreError;
 use roster_core::store::{Load, ResourceKind, StoredResource};
-use rusqlite::{Connection, OpenFlags, params_from_iter};
+use rusqlite::{Connection, params_from_iter};
 
-use super::filter::{Bound, CI_COLLATION, Sql, ci_order};
+use super::filter::{Bound, Sql};
 use super::resources::resource_row;
 
 /// The most point-read connections: at most one per thread that runs store code at once
@@ -160,17 +160,9 @@ fn read(
     Ok(out)
 }
 
-/// A read-only connection with the pool readers' settings (see the parent module).
+/// A read-only connection with the pool readers' settings (see the parent module), but a
+/// smaller cache and no busy wait: a busy database is the pool's to wait for, as this thread
+/// runs other requests too.
 fn open(path: &Path) -> rusqlite::Result<Connection> {
-    // No CREATE: the store created the file before any read. NO_MUTEX: a connection is used
-    // by one thread at a time (it is taken out of `idle` for the read).
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.pragma_update(None, "query_only", "ON")?;
-    conn.pragma_update(None, "cache_size", CACHE_KIB)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // A busy database is the pool's to wait for: this thread runs other requests too.
-    conn.busy_timeout(std::time::Duration::ZERO)?;
-    conn.create_collation(CI_COLLATION, ci_order)?;
-    Ok(conn)
+    super::open_direct_reader(path, CACHE_KIB, std::time::Duration::ZERO)
 }
