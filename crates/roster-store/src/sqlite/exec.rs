@@ -181,24 +181,34 @@ impl<'q, T: FromSql> QueryScalar<'q, T> {
     }
 }
 
-/// The statements of `sql`, split at each `;` outside quotes (empty ones dropped).
+/// The statements of `sql`, split at each `;` outside quotes (empty ones dropped), found as
+/// they are run: no allocation, and one pass over a text that holds a single statement.
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
-    let mut quote = None;
-    let mut start = 0;
-    let mut cuts = Vec::new();
-    for (i, c) in sql.char_indices() {
-        match (quote, c) {
-            (None, '\'' | '"') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, ';') => {
-                cuts.push(&sql[start..i]);
-                start = i + 1;
+    let mut rest = sql;
+    std::iter::from_fn(move || {
+        while !rest.is_empty() {
+            let (head, tail) = rest.split_at(statement_end(rest));
+            rest = tail.strip_prefix(';').unwrap_or(tail);
+            if !head.trim().is_empty() {
+                return Some(head);
             }
+        }
+        None
+    })
+}
+
+/// Where the first statement of `sql` ends: at its first `;` outside quotes, or at the end.
+fn statement_end(sql: &str) -> usize {
+    let mut quote = None;
+    for (i, b) in sql.bytes().enumerate() {
+        match (quote, b) {
+            (None, b'\'' | b'"') => quote = Some(b),
+            (Some(q), b) if b == q => quote = None,
+            (None, b';') => return i,
             _ => {}
         }
     }
-    cuts.push(&sql[start..]);
-    cuts.into_iter().filter(|s| !s.trim().is_empty())
+    sql.len()
 }
 
 /// A row as read: its values, owned.
